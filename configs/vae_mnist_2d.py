@@ -1,0 +1,11 @@
+"""VAE with a 2-D latent on mnist5k: writes Kingma & Welling's latent-manifold grid (Fig. 4).
+
+  python run.py --config configs/vae_mnist_2d.py
+"""
+from configs import vae_mnist
+
+
+def get_config(arg=None):
+  c = vae_mnist.get_config(arg)
+  c.model.latent_dim = 2
+  return c

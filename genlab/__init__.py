@@ -1,0 +1,1 @@
+"""genlab: a JAX research codebase for generative deep learning."""

@@ -1,0 +1,95 @@
+"""Orbax checkpoints of (train state, data iterator position), with fallback past bad steps.
+
+Orbax on local disk treats a final-named step directory as valid even when its commit marker
+is missing, and a truncated file only shows up when it is read. So `restore_latest` checks the
+marker, tries the newest step, and on failure moves that step aside (to
+`checkpoints_corrupt/`, never deleted) and tries the next older one.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from typing import Any, Optional
+
+import jax
+import orbax.checkpoint as ocp
+from absl import logging
+from etils import epath
+from jax.experimental import multihost_utils
+
+from genlab.errors import UserError
+
+_COMMIT_MARKER = 'commit_success.txt'
+
+
+class Checkpointer:
+  """Saves and restores `{'state': pytree, 'data': json}` under `workdir/checkpoints`."""
+
+  def __init__(self, workdir: str, *, max_to_keep: int = 3, use_async: bool = True):
+    self.directory = epath.Path(workdir) / 'checkpoints'
+    self.quarantine = epath.Path(workdir) / 'checkpoints_corrupt'
+    self._manager = ocp.CheckpointManager(
+        self.directory,
+        options=ocp.CheckpointManagerOptions(
+            max_to_keep=max_to_keep, create=True, enable_async_checkpointing=use_async),
+        item_names=('state', 'data'))
+
+  def save(self, step: int, state: Any, data_state: dict, *, force: bool = False) -> None:
+    if step in self._manager.all_steps():
+      return
+    self._manager.save(
+        step,
+        args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                data=ocp.args.JsonSave(data_state)),
+        force=force)
+
+  def wait(self) -> None:
+    self._manager.wait_until_finished()
+
+  def close(self) -> None:
+    self._manager.close()
+
+  def all_steps(self) -> list[int]:
+    return sorted(self._manager.all_steps())
+
+  def restore_latest(self, abstract_state: Any) -> Optional[tuple[Any, dict, int]]:
+    """Returns (state, data_state, step) from the newest good step, or None if there is none.
+
+    `abstract_state` is a pytree of jax.ShapeDtypeStruct (with shardings) to restore into.
+    Raises UserError when steps exist but none can be read (they are left in place).
+    """
+    steps = self.all_steps()
+    failures = []
+    for step in reversed(steps):
+      try:
+        if not (self.directory / str(step) / _COMMIT_MARKER).exists():
+          raise ValueError(f'missing {_COMMIT_MARKER} (the save was interrupted)')
+        restored = self._manager.restore(
+            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
+                                          data=ocp.args.JsonRestore()))
+        if failures:
+          self._set_aside([s for s, _ in failures])
+        return restored.state, restored.data, step
+      except Exception as e:  # pylint: disable=broad-except
+        reason = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
+        logging.warning('Checkpoint step %d in %s is unusable (%s); trying an older one.',
+                        step, self.directory, reason)
+        failures.append((step, reason))
+    if failures:
+      step, reason = failures[0]
+      raise UserError(
+          f'No usable checkpoint in {self.directory}: newest step {step} failed with: {reason}. '
+          'Nothing was changed; restore the files or start in a new --workdir.')
+    return None
+
+  def _set_aside(self, steps: list[int]) -> None:
+    """Moves unusable steps out of Orbax's sight so that the run can save those steps again."""
+    if jax.process_index() == 0:
+      self.quarantine.mkdir(parents=True, exist_ok=True)
+      for step in steps:
+        target = self.quarantine / f'{step}-{time.strftime("%Y%m%d-%H%M%S")}'
+        shutil.move(os.fspath(self.directory / str(step)), os.fspath(target))
+        logging.warning('Moved unusable checkpoint step %d to %s.', step, target)
+    multihost_utils.sync_global_devices('genlab_checkpoint_set_aside')
+    self._manager.reload()

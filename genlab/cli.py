@@ -1,0 +1,79 @@
+"""Command line: absl flags -> genlab.train. `run.py` only calls `main` here."""
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+from genlab.errors import UserError
+
+CONFIG = config_flags.DEFINE_config_file(
+    'config', None, 'Experiment config file, e.g. configs/vae_mnist.py[:smoke].',
+    lock_config=True)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory (default runs/<config name>).')
+_MODE = flags.DEFINE_enum('mode', 'train', ['train', 'eval', 'sample'], 'What to do.')
+_NUM_SAMPLES = flags.DEFINE_integer('num_samples', 64, '--mode=sample: how many samples.')
+_OUTPUT = flags.DEFINE_string('output', None, '--mode=sample: the .npz file to write '
+                              '(default WORKDIR/samples.npz).')
+
+
+def default_workdir(config_arg: str) -> str:
+  path, _, variant = config_arg.partition(':')
+  name = os.path.splitext(os.path.basename(path))[0]
+  return os.path.join('runs', f'{name}-{variant.replace(",", "-")}' if variant else name)
+
+
+def _run(_argv) -> None:
+  from genlab import parallel  # pylint: disable=g-import-not-at-top
+  from genlab import train  # pylint: disable=g-import-not-at-top
+  parallel.maybe_initialize_distributed()
+  config = CONFIG.value
+  if config is None:
+    raise UserError('Give an experiment: --config configs/<name>.py (see configs/).')
+  workdir = _WORKDIR.value or default_workdir(
+      config_flags.get_config_filename(flags.FLAGS['config']))
+  logging.info('Mode %s, workdir %s', _MODE.value, workdir)
+  if _MODE.value == 'train':
+    results = train.train_and_evaluate(config, workdir)
+    if results is not None:
+      print(f'results ({workdir}/results.json): {results["metrics"]}')
+  elif _MODE.value == 'eval':
+    results = train.evaluate(config, workdir)
+    print(f'results ({workdir}/results.json): {results["metrics"]}')
+  else:
+    output = _OUTPUT.value or os.path.join(workdir, 'samples.npz')
+    print(f'wrote {train.sample(config, workdir, _NUM_SAMPLES.value, output)}')
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+  """absl parsing, with config override mistakes turned into one clear line."""
+  try:
+    return flags.FLAGS(argv)
+  except (flags.Error, UserError) as e:
+    message = str(e).splitlines()[0]
+  except (AttributeError, KeyError) as e:
+    key = str(e).strip('"\'')
+    bad = [a for a in argv if a.startswith('--config.') and key in a.split('=')[0]]
+    message = (f'{bad[0] if bad else key}: the config has no key {key!r}; check the spelling '
+               'against the config file (python run.py --config FILE --helpfull lists them).')
+  except Exception as e:  # pylint: disable=broad-except
+    message = f'{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}'
+  print(f'genlab: error: {message}', file=sys.stderr)
+  sys.exit(2)
+
+
+def run_main(main_fn) -> None:
+  """app.run with genlab's error contract: a UserError is one line on stderr and exit 2."""
+  try:
+    app.run(main_fn, flags_parser=_parse_flags)
+  except UserError as e:
+    print(f'genlab: error: {e}', file=sys.stderr)
+    sys.exit(2)
+
+
+def main() -> None:
+  run_main(_run)

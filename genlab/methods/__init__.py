@@ -1,0 +1,59 @@
+"""Method families, found by name: `config.method = 'vae'` -> `genlab.methods.vae`.
+
+Every method module exposes `make(config, data_info) -> Method`. The trainer never imports a
+method any other way, and never knows the objective: it only calls the functions below.
+
+Conventions for every function in a `Method` (all pure, all jit-compiled by the trainer):
+  state       a pytree whose `step` field is an int32 scalar (e.g. flax TrainState); replicated.
+  batch       dict of global arrays sharded on the leading axis over the mesh's 'data' axis:
+              'image' float32 (B, H, W, C) in [0, 1] (already binarized if the config asks),
+              'label' int32 (B,). Eval batches also carry 'mask' float32 (B,): 1 real, 0 pad.
+  key         a `jax.random.key`, derived by the trainer as fold_in(key(seed), step) (plus a
+              purpose tag), so every draw is reproducible on resume.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+from typing import Any, Callable, Mapping, Optional
+
+import jax
+import numpy as np
+
+from genlab.errors import UserError
+
+Metrics = Mapping[str, jax.Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+  # key -> state. Jitted with a replicated out-sharding.
+  init: Callable[[jax.Array], Any]
+  # (state, batch, key) -> (state, metrics): metrics are scalar means over the global batch
+  # and must contain 'loss' (shown in the progress line).
+  train_step: Callable[[Any, dict, jax.Array], tuple[Any, Metrics]]
+  # (state, batch, key) -> metrics as *sums* over the real (mask == 1) examples; the trainer
+  # adds them up over the split and divides by the number of real examples.
+  eval_step: Callable[[Any, dict, jax.Array], Metrics]
+  # (state, key, n) -> float32 images (n, H, W, C) in [0, 1]; `n` is static.
+  sample: Callable[[Any, jax.Array, int], jax.Array]
+  # Like eval_step but for the final test evaluation written to results.json (e.g. IWAE with
+  # k=5000). Defaults to eval_step.
+  test_step: Optional[Callable[[Any, dict, jax.Array], Metrics]] = None
+  # Host-side: (state, key, batch of numpy arrays) -> {name: image grid (H, W, C) float in
+  # [0, 1]}. Written as samples/<name>_<step>.png and to TensorBoard at each eval.
+  visualize: Optional[Callable[[Any, jax.Array, dict], dict[str, np.ndarray]]] = None
+
+
+def available() -> list[str]:
+  return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith('_'))
+
+
+def get(name: str):
+  """Returns the method module called `name`, or raises UserError listing those that exist."""
+  if name not in available():
+    raise UserError(
+        f'Unknown method {name!r}: config.method must be one of {available()} '
+        '(modules in genlab/methods/).')
+  return importlib.import_module(f'{__name__}.{name}')

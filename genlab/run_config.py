@@ -1,0 +1,92 @@
+"""The workdir's config.json: written at start, checked on every later use of the workdir.
+
+A saved config that differs in anything that changes the train state's shapes stops the run
+(its checkpoints could not be restored); other differences are logged and the old file is kept
+beside the new one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import jax
+import ml_collections
+from absl import logging
+
+from genlab.errors import UserError
+
+
+def _flatten(d, prefix=''):
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, dict):
+      out.update(_flatten(v, f'{prefix}{k}.'))
+    else:
+      out[f'{prefix}{k}'] = v
+  return out
+
+
+def to_json_dict(config: ml_collections.ConfigDict) -> dict:
+  return json.loads(config.to_json_best_effort(sort_keys=True))
+
+
+def _state_shapes(method):
+  shapes = jax.eval_shape(method.init, jax.random.key(0))
+  return jax.tree.map(lambda s: (s.shape, str(s.dtype)), shapes)
+
+
+def _differences(config, workdir):
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    return None, {}
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+  except (OSError, json.JSONDecodeError) as e:
+    raise UserError(f'{path} is unreadable ({e}); fix or remove it, or use a new --workdir.')
+  new, old = _flatten(to_json_dict(config)), _flatten(saved)
+  diffs = {k: (old.get(k, '<absent>'), new.get(k, '<absent>'))
+           for k in sorted(set(new) | set(old)) if new.get(k) != old.get(k)}
+  return saved, diffs
+
+
+def check_compatible(config, workdir: str, method, *, make_method) -> dict:
+  """Raises UserError if workdir/config.json gives a state of other shapes than `config`.
+
+  Returns the differences {key: (saved, new)} (empty when none or no saved config).
+  """
+  saved, diffs = _differences(config, workdir)
+  if not diffs:
+    return diffs
+  changed = ', '.join(f'{k}: {a!r} -> {b!r}' for k, (a, b) in diffs.items())
+  try:
+    saved_method = make_method(ml_collections.ConfigDict(saved))
+    same = (jax.tree.structure(_state_shapes(saved_method)) ==
+            jax.tree.structure(_state_shapes(method)) and
+            jax.tree.leaves(_state_shapes(saved_method)) == jax.tree.leaves(
+                _state_shapes(method)))
+  except Exception:  # pylint: disable=broad-except
+    same = False
+  if not same:
+    raise UserError(
+        f'{workdir} holds a run whose config changes the model\'s shapes ({changed}). '
+        'Use a new --workdir, or revert these config values to resume it.')
+  logging.warning('Config differs from %s/config.json (shapes unchanged, resuming): %s',
+                  workdir, changed)
+  return diffs
+
+
+def check_and_save(config, workdir: str, method, *, make_method) -> None:
+  """check_compatible, then writes config.json (keeping any older, different one)."""
+  diffs = check_compatible(config, workdir, method, make_method=make_method)
+  if jax.process_index() != 0:
+    return
+  os.makedirs(workdir, exist_ok=True)
+  path = os.path.join(workdir, 'config.json')
+  if diffs and os.path.exists(path):
+    os.replace(path, os.path.join(workdir, f'config.{time.strftime("%Y%m%d-%H%M%S")}.json'))
+  if diffs or not os.path.exists(path):
+    with open(path + '.tmp', 'w') as f:
+      json.dump(to_json_dict(config), f, indent=2, sort_keys=True)
+    os.replace(path + '.tmp', path)

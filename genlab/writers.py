@@ -1,0 +1,54 @@
+"""Where logged numbers and pictures go: metrics.jsonl, TensorBoard (tensorboardX), PNGs.
+
+Only process 0 writes; the other processes get a writer that does nothing.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import jax
+import numpy as np
+
+from genlab import viz
+
+
+class Writer:
+
+  def __init__(self, workdir: str):
+    self.workdir = workdir
+    self.active = jax.process_index() == 0
+    self._tb = None
+    if self.active:
+      from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
+      os.makedirs(os.path.join(workdir, 'samples'), exist_ok=True)
+      self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'))
+
+  def scalars(self, step: int, split: str, metrics: dict) -> None:
+    if not self.active:
+      return
+    values = {k: float(v) for k, v in metrics.items()}
+    for k, v in values.items():
+      self._tb.add_scalar(f'{split}/{k}', v, step)
+    row = {'step': int(step), 'split': split}
+    row.update({k: (v if math.isfinite(v) else str(v)) for k, v in values.items()})
+    with open(os.path.join(self.workdir, 'metrics.jsonl'), 'a') as f:
+      f.write(json.dumps(row) + '\n')
+
+  def images(self, step: int, grids: dict) -> None:
+    """Each grid (H, W, C) in [0, 1] -> samples/<name>_<step>.png and a TensorBoard image."""
+    if not self.active:
+      return
+    for name, grid in grids.items():
+      grid = np.clip(np.asarray(grid, np.float32), 0.0, 1.0)
+      viz.save_png(os.path.join(self.workdir, 'samples', f'{name}_{step:07d}.png'), grid)
+      self._tb.add_image(f'samples/{name}', grid, step, dataformats='HWC')
+
+  def flush(self) -> None:
+    if self._tb is not None:
+      self._tb.flush()
+
+  def close(self) -> None:
+    if self._tb is not None:
+      self._tb.close()

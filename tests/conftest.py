@@ -1,0 +1,28 @@
+"""Shared fixtures: one TFDS data dir per session (the offline builders prepare into it)."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+  sys.path.insert(0, ROOT)
+
+
+@pytest.fixture(scope='session')
+def data_dir(tmp_path_factory):
+  path = str(tmp_path_factory.mktemp('tfds'))
+  os.environ['TFDS_DATA_DIR'] = path
+  return path
+
+
+def run_cli(*args, env=None, timeout=600, check=False):
+  """Runs `python run.py ARGS` from the repo root; returns the CompletedProcess."""
+  full_env = dict(os.environ, **(env or {}))
+  full_env.setdefault('JAX_PLATFORMS', 'cpu')
+  proc = subprocess.run([sys.executable, os.path.join(ROOT, 'run.py'), *args], cwd=ROOT,
+                        env=full_env, capture_output=True, text=True, timeout=timeout)
+  if check and proc.returncode != 0:
+    raise AssertionError(f'run.py {args} failed ({proc.returncode}):\n{proc.stderr[-3000:]}')
+  return proc

@@ -1,0 +1,56 @@
+"""Data parallelism: 8 devices, 1 device and 2 processes x 4 devices train the same model.
+
+Each run is the real command line in a subprocess (the device count is fixed when jax is
+imported); the parameters are then read back from the checkpoints.
+"""
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import portpicker
+
+from conftest import ROOT, run_cli
+from test_train import SMOKE, params_of
+
+STEPS = ['--config.num_train_steps=20', '--config.checkpoint_every_steps=20',
+         '--config.eval_every_steps=20', '--config.batch_size=32']
+OVERRIDES = {'num_train_steps': 20, 'checkpoint_every_steps': 20, 'eval_every_steps': 20,
+             'batch_size': 32}
+
+
+def _devices_env(n):
+  return {'XLA_FLAGS': f'--xla_force_host_platform_device_count={n}', 'JAX_PLATFORMS': 'cpu'}
+
+
+def _assert_close(a, b):
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_allclose(x, y, atol=1e-5, rtol=0)
+
+
+def test_8_devices_match_1_device(data_dir, tmp_path):
+  for n in (1, 8):
+    run_cli('--config', SMOKE, '--workdir', str(tmp_path / f'd{n}'), *STEPS,
+            env=_devices_env(n), check=True)
+  one, eight = params_of(str(tmp_path / 'd1'), **OVERRIDES), params_of(
+      str(tmp_path / 'd8'), **OVERRIDES)
+  _assert_close(one, eight)
+
+
+def test_2_processes_match_1_process(data_dir, tmp_path):
+  single = str(tmp_path / 'single')
+  run_cli('--config', SMOKE, '--workdir', single, *STEPS, env=_devices_env(8), check=True)
+  multi = str(tmp_path / 'multi')
+  port = portpicker.pick_unused_port()
+  procs = []
+  for i in range(2):
+    env = dict(os.environ, **_devices_env(4), GENLAB_COORDINATOR=f'127.0.0.1:{port}',
+               GENLAB_NUM_PROCESSES='2', GENLAB_PROCESS_ID=str(i))
+    procs.append(subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, 'run.py'), '--config', SMOKE, '--workdir', multi,
+         *STEPS], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+  for p in procs:
+    _, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err[-3000:]
+  _assert_close(params_of(single, **OVERRIDES), params_of(multi, **OVERRIDES))
