@@ -31,9 +31,11 @@ def to_json_dict(config: ml_collections.ConfigDict) -> dict:
   return json.loads(config.to_json_best_effort(sort_keys=True))
 
 
-def _state_shapes(method):
+def _state_shapes(method) -> list:
+  """[(path, shape, dtype)] of the train state; static fields (the module, tx) do not count."""
   shapes = jax.eval_shape(method.init, jax.random.key(0))
-  return jax.tree.map(lambda s: (s.shape, str(s.dtype)), shapes)
+  return [(jax.tree_util.keystr(path), s.shape, str(s.dtype))
+          for path, s in jax.tree_util.tree_leaves_with_path(shapes)]
 
 
 def _differences(config, workdir):
@@ -62,10 +64,7 @@ def check_compatible(config, workdir: str, method, *, make_method) -> dict:
   changed = ', '.join(f'{k}: {a!r} -> {b!r}' for k, (a, b) in diffs.items())
   try:
     saved_method = make_method(ml_collections.ConfigDict(saved))
-    same = (jax.tree.structure(_state_shapes(saved_method)) ==
-            jax.tree.structure(_state_shapes(method)) and
-            jax.tree.leaves(_state_shapes(saved_method)) == jax.tree.leaves(
-                _state_shapes(method)))
+    same = _state_shapes(saved_method) == _state_shapes(method)
   except Exception:  # pylint: disable=broad-except
     same = False
   if not same:

@@ -119,6 +119,7 @@ class _Run:
         'method': self.config.method,
         'dataset': self.config.dataset,
         'split': self.config.data.test_split,
+        'num_examples': self.data_info.num_examples['test'],
         'step': step,
         'metrics': metrics,
         'device_kind': jax.devices()[0].device_kind,

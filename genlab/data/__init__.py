@@ -1,0 +1,11 @@
+"""genlab's data layer: offline TFDS builders and deterministic, shardable pipelines.
+
+Importing this package registers the offline builders (`mnist5k`, `digits`) with TFDS, so
+`tfds.builder('mnist5k')` and `tfds.data_source('mnist5k', ...)` work anywhere after it.
+"""
+from genlab.data.builders import OFFLINE_BUILDERS
+from genlab.data.pipeline import TrainIterator, eval_batches, get_info, train_iterator
+from genlab.data.source import DataInfo, clear_cache
+
+__all__ = ['OFFLINE_BUILDERS', 'DataInfo', 'TrainIterator', 'clear_cache', 'eval_batches',
+           'get_info', 'train_iterator']
