@@ -27,8 +27,9 @@ class Checkpointer:
   """Saves and restores `{'state': pytree, 'data': json}` under `workdir/checkpoints`."""
 
   def __init__(self, workdir: str, *, max_to_keep: int = 3, use_async: bool = True):
-    self.directory = epath.Path(workdir) / 'checkpoints'
-    self.quarantine = epath.Path(workdir) / 'checkpoints_corrupt'
+    workdir = epath.Path(os.path.abspath(workdir))  # Orbax needs absolute paths.
+    self.directory = workdir / 'checkpoints'
+    self.quarantine = workdir / 'checkpoints_corrupt'
     self._manager = ocp.CheckpointManager(
         self.directory,
         options=ocp.CheckpointManagerOptions(

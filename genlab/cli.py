@@ -1,4 +1,4 @@
-"""Command line: absl flags -> genlab.train. `run.py` only calls `main` here."""
+"""Command line: the --config flag, the error contract, and the modes (run.py has the rest)."""
 from __future__ import annotations
 
 import os
@@ -14,11 +14,6 @@ from genlab.errors import UserError
 CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Experiment config file, e.g. configs/vae_mnist.py[:smoke].',
     lock_config=True)
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory (default runs/<config name>).')
-_MODE = flags.DEFINE_enum('mode', 'train', ['train', 'eval', 'sample'], 'What to do.')
-_NUM_SAMPLES = flags.DEFINE_integer('num_samples', 64, '--mode=sample: how many samples.')
-_OUTPUT = flags.DEFINE_string('output', None, '--mode=sample: the .npz file to write '
-                              '(default WORKDIR/samples.npz).')
 
 
 def default_workdir(config_arg: str) -> str:
@@ -27,26 +22,27 @@ def default_workdir(config_arg: str) -> str:
   return os.path.join('runs', f'{name}-{variant.replace(",", "-")}' if variant else name)
 
 
-def _run(_argv) -> None:
+def execute(*, mode: str, workdir: str | None, num_samples: int, output: str | None) -> None:
+  """Runs one mode of the experiment given by --config (see run.py for the flags)."""
   from genlab import parallel  # pylint: disable=g-import-not-at-top
   from genlab import train  # pylint: disable=g-import-not-at-top
   parallel.maybe_initialize_distributed()
   config = CONFIG.value
   if config is None:
     raise UserError('Give an experiment: --config configs/<name>.py (see configs/).')
-  workdir = _WORKDIR.value or default_workdir(
-      config_flags.get_config_filename(flags.FLAGS['config']))
-  logging.info('Mode %s, workdir %s', _MODE.value, workdir)
-  if _MODE.value == 'train':
+  workdir = workdir or default_workdir(config_flags.get_config_filename(flags.FLAGS['config']))
+  print(f'genlab: {mode} {config.method} on {config.dataset}, workdir {workdir}',
+        file=sys.stderr)
+  if mode == 'train':
     results = train.train_and_evaluate(config, workdir)
     if results is not None:
       print(f'results ({workdir}/results.json): {results["metrics"]}')
-  elif _MODE.value == 'eval':
+  elif mode == 'eval':
     results = train.evaluate(config, workdir)
     print(f'results ({workdir}/results.json): {results["metrics"]}')
   else:
-    output = _OUTPUT.value or os.path.join(workdir, 'samples.npz')
-    print(f'wrote {train.sample(config, workdir, _NUM_SAMPLES.value, output)}')
+    output = output or os.path.join(workdir, 'samples.npz')
+    print(f'wrote {train.sample(config, workdir, num_samples, output)}')
 
 
 def _parse_flags(argv: list[str]) -> list[str]:
@@ -66,14 +62,20 @@ def _parse_flags(argv: list[str]) -> list[str]:
   sys.exit(2)
 
 
+def _quiet(main_fn):
+  """Orbax and TFDS log every file at INFO; show warnings only, unless --verbosity is given."""
+  def wrapped(argv):
+    if not flags.FLAGS['verbosity'].present:
+      logging.set_verbosity(logging.WARNING)
+    return main_fn(argv)
+  return wrapped
+
+
 def run_main(main_fn) -> None:
   """app.run with genlab's error contract: a UserError is one line on stderr and exit 2."""
   try:
-    app.run(main_fn, flags_parser=_parse_flags)
+    app.run(_quiet(main_fn), flags_parser=_parse_flags)
   except UserError as e:
     print(f'genlab: error: {e}', file=sys.stderr)
     sys.exit(2)
 
-
-def main() -> None:
-  run_main(_run)

@@ -157,7 +157,7 @@ def _restore_or_init(run: _Run, ckpt: checkpoint_lib.Checkpointer, *, require: b
                       '--config and --workdir.')
     return run.init_state(), None
   state, data_state, step = restored
-  logging.info('Restored step %d from %s.', step, ckpt.directory)
+  logging.warning('Resuming from step %d in %s.', step, ckpt.directory)
   return state, data_state
 
 

@@ -178,27 +178,6 @@ def test_golden_train_step():
   assert float(second['loss']) == pytest.approx(47.07573699951172, abs=1e-5)
 
 
-def test_burda_schedule_over_3280_steps_is_the_papers():
-  schedule = vae.burda_schedule(1e-3, 3280)
-  starts = [0, 1, 4, 13, 40, 121, 364, 1093]                 # cumulative 3^i passes
-  for i, start in enumerate(starts):
-    np.testing.assert_allclose(schedule(start), 1e-3 * 10 ** (-i / 7), rtol=1e-5)
-    if start:
-      np.testing.assert_allclose(schedule(start - 1), 1e-3 * 10 ** (-(i - 1) / 7), rtol=1e-5)
-  np.testing.assert_allclose(vae.burda_schedule(1e-3, 10)(9), 1e-4, rtol=1e-5)  # merged stages
-
-
-def test_optimizer_from_config():
-  config = tiny_config()
-  config.optimizer.schedule = 'cosine'
-  config.optimizer.grad_clip_norm = 1.0
-  tx, schedule = vae.make_optimizer(config)
-  np.testing.assert_allclose(schedule(config.num_train_steps), 0.0, atol=1e-9)
-  params = {'w': jnp.ones(3)}
-  updates, _ = tx.update({'w': jnp.full(3, 100.0)}, tx.init(params), params)
-  assert np.all(np.isfinite(updates['w']))
-
-
 @pytest.mark.parametrize('section,key,value', [
     ('model', 'kind', 'rnn'), ('model', 'decoder', 'poisson'), ('optimizer', 'name', 'adamm'),
     ('optimizer', 'schedule', 'step'), ('optimizer', 'momentum', 0.9),

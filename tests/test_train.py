@@ -75,6 +75,12 @@ def test_rerun_of_finished_workdir_resumes_without_training(trained):
   assert '"split": "train"' not in rows
 
 
+def test_relative_workdir(data_dir, tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  train.train_and_evaluate(smoke_config(num_train_steps=10), os.path.join('runs', 'rel'))
+  assert os.path.exists(tmp_path / 'runs' / 'rel' / 'checkpoints' / '10' / 'commit_success.txt')
+
+
 def test_eval_mode_matches_training_results(trained):
   workdir, results = trained
   assert train.evaluate(smoke_config(), workdir)['metrics'] == results['metrics']

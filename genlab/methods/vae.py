@@ -27,14 +27,12 @@ import optax
 from flax.training import train_state
 
 from genlab import methods
+from genlab import optim
 from genlab import viz
 from genlab.errors import UserError
 from genlab.metrics import likelihood
 from genlab.models import vae as vae_models
 
-SCHEDULES = ('constant', 'cosine', 'burda')
-# config.optimizer keys read here; every other key is passed to the optax function by name.
-_OPTIMIZER_KEYS = ('name', 'learning_rate', 'schedule', 'grad_clip_norm')
 
 
 def _section(config: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
@@ -67,49 +65,6 @@ def build_model(config: ml_collections.ConfigDict, image_shape) -> vae_models.VA
       gaussian_scale=_choice(model.get('gaussian_scale', 'per_pixel'),
                              vae_models.GAUSSIAN_SCALES, 'model.gaussian_scale'),
       min_log_scale=float(model.get('min_log_scale', -5.0)))
-
-
-def burda_schedule(learning_rate: float, num_train_steps: int, num_stages: int = 8):
-  """Burda et al. 2016, Sec. 5: stage i = 0..7 runs 3^i passes at lr * 10^(-i/7).
-
-  The 3280 passes are scaled to `num_train_steps`: stage i ends at step
-  round(num_train_steps * sum_{j<=i} 3^j / 3280). Stages shorter than a step merge.
-  """
-  lengths = 3.0 ** np.arange(num_stages)
-  ends = np.cumsum(lengths) / lengths.sum() * num_train_steps
-  scale = 10.0 ** (-1.0 / (num_stages - 1))
-  boundaries = {}
-  for end in ends[:-1]:
-    boundaries[int(round(end))] = boundaries.get(int(round(end)), 1.0) * scale
-  return optax.piecewise_constant_schedule(learning_rate, boundaries)
-
-
-def make_optimizer(config: ml_collections.ConfigDict):
-  """-> (optax transformation, learning-rate schedule) from config.optimizer.
-
-  Burda et al. 2016 use Adam with b1=0.9, b2=0.999, eps=1e-4 and the 'burda' schedule.
-  """
-  opt = _section(config, 'optimizer')
-  name = opt.get('name', 'adam')
-  lr = float(opt.get('learning_rate', 1e-3))
-  kind = _choice(opt.get('schedule', 'constant'), SCHEDULES, 'optimizer.schedule')
-  steps = max(1, int(config.get('num_train_steps', 1)))
-  schedule = {'constant': lambda: optax.constant_schedule(lr),
-              'cosine': lambda: optax.cosine_decay_schedule(lr, steps),
-              'burda': lambda: burda_schedule(lr, steps)}[kind]()
-  make_tx = getattr(optax, name, None)
-  if not callable(make_tx) or name.startswith('_'):
-    raise UserError(f'config.optimizer.name={name!r} is not an optax optimizer '
-                    "(e.g. 'adam', 'adamw', 'sgd').")
-  kwargs = {k: v for k, v in opt.items() if k not in _OPTIMIZER_KEYS}
-  try:
-    tx = make_tx(learning_rate=schedule, **kwargs)
-  except TypeError as e:
-    raise UserError(f'config.optimizer: optax.{name} rejects {sorted(kwargs)}: {e}') from e
-  clip = opt.get('grad_clip_norm')
-  if clip:
-    tx = optax.chain(optax.clip_by_global_norm(float(clip)), tx)
-  return tx, schedule
 
 
 # -- the objective ---------------------------------------------------------------------------
@@ -179,7 +134,7 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
   image_shape = tuple(int(d) for d in data_info.image_shape)
   model = build_model(config, image_shape)
   latent_dim = model.encoder.latent_dim
-  tx, schedule = make_optimizer(config)
+  tx, schedule = optim.make_optimizer(config)
   train_k = _positive_int(_section(config, 'train').get('num_importance_samples', 1),
                           'train.num_importance_samples')
   ev = _section(config, 'eval')

@@ -1,0 +1,61 @@
+"""Optimizers and learning-rate schedules from `config.optimizer`, shared by every method."""
+from __future__ import annotations
+
+import ml_collections
+import numpy as np
+import optax
+
+from genlab.errors import UserError
+
+SCHEDULES = ('constant', 'cosine', 'burda')
+# config.optimizer keys read here; every other key is passed to the optax function by name.
+_OPTIMIZER_KEYS = ('name', 'learning_rate', 'schedule', 'grad_clip_norm')
+
+
+def _choice(value, allowed, key):
+  if value not in allowed:
+    raise UserError(f'config.{key}={value!r} is not known: use one of {list(allowed)}.')
+  return value
+
+
+def burda_schedule(learning_rate: float, num_train_steps: int, num_stages: int = 8):
+  """Burda et al. 2016, Sec. 5: stage i = 0..7 runs 3^i passes at lr * 10^(-i/7).
+
+  The 3280 passes are scaled to `num_train_steps`: stage i ends at step
+  round(num_train_steps * sum_{j<=i} 3^j / 3280). Stages shorter than a step merge.
+  """
+  lengths = 3.0 ** np.arange(num_stages)
+  ends = np.cumsum(lengths) / lengths.sum() * num_train_steps
+  scale = 10.0 ** (-1.0 / (num_stages - 1))
+  boundaries = {}
+  for end in ends[:-1]:
+    boundaries[int(round(end))] = boundaries.get(int(round(end)), 1.0) * scale
+  return optax.piecewise_constant_schedule(learning_rate, boundaries)
+
+
+def make_optimizer(config: ml_collections.ConfigDict):
+  """-> (optax transformation, learning-rate schedule) from config.optimizer.
+
+  Burda et al. 2016 use Adam with b1=0.9, b2=0.999, eps=1e-4 and the 'burda' schedule.
+  """
+  opt = config.get('optimizer') or ml_collections.ConfigDict()
+  name = opt.get('name', 'adam')
+  lr = float(opt.get('learning_rate', 1e-3))
+  kind = _choice(opt.get('schedule', 'constant'), SCHEDULES, 'optimizer.schedule')
+  steps = max(1, int(config.get('num_train_steps', 1)))
+  schedule = {'constant': lambda: optax.constant_schedule(lr),
+              'cosine': lambda: optax.cosine_decay_schedule(lr, steps),
+              'burda': lambda: burda_schedule(lr, steps)}[kind]()
+  make_tx = getattr(optax, name, None)
+  if not callable(make_tx) or name.startswith('_'):
+    raise UserError(f'config.optimizer.name={name!r} is not an optax optimizer '
+                    "(e.g. 'adam', 'adamw', 'sgd').")
+  kwargs = {k: v for k, v in opt.items() if k not in _OPTIMIZER_KEYS}
+  try:
+    tx = make_tx(learning_rate=schedule, **kwargs)
+  except TypeError as e:
+    raise UserError(f'config.optimizer: optax.{name} rejects {sorted(kwargs)}: {e}') from e
+  clip = opt.get('grad_clip_norm')
+  if clip:
+    tx = optax.chain(optax.clip_by_global_norm(float(clip)), tx)
+  return tx, schedule
