@@ -193,6 +193,7 @@ def _train_loop(run: _Run, ckpt, writer) -> Optional[dict]:
     train_seconds = data_state['train_seconds']
   step = int(parallel.to_host(state.step))
   total = config.num_train_steps
+  writer.forget_after(step)
 
   stop = {'sigterm': False}
   previous_handler = signal.signal(signal.SIGTERM, lambda *_: stop.update(sigterm=True))

@@ -36,6 +36,19 @@ class Writer:
     with open(os.path.join(self.workdir, 'metrics.jsonl'), 'a') as f:
       f.write(json.dumps(row) + '\n')
 
+  def forget_after(self, step: int) -> None:
+    """Drops metrics.jsonl rows past `step`: a resumed run logs those steps again, identically."""
+    path = os.path.join(self.workdir, 'metrics.jsonl')
+    if not self.active or not os.path.exists(path):
+      return
+    with open(path) as f:
+      rows = f.readlines()
+    kept = [r for r in rows if r.strip() and json.loads(r)['step'] <= step]
+    if len(kept) != len(rows):
+      with open(path + '.tmp', 'w') as f:
+        f.writelines(kept)
+      os.replace(path + '.tmp', path)
+
   def images(self, step: int, grids: dict) -> None:
     """Each grid (H, W, C) in [0, 1] -> samples/<name>_<step>.png and a TensorBoard image."""
     if not self.active:

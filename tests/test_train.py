@@ -228,6 +228,11 @@ def test_kill_9_then_rerun_is_bit_identical(data_dir, tmp_path):
   run_cli('--config', SMOKE, '--workdir', workdir, *[f'--config.{k}={v}' for k, v in
                                                       LONG.items()], check=True)
   assert_trees_equal(params_of(workdir, **LONG), params_of(reference, **LONG))
+  # Steps logged before the kill and again after the restart appear once, with equal values.
+  rows = lambda w: [json.loads(l) for l in open(os.path.join(w, 'metrics.jsonl'))]
+  train_rows = lambda w: [r for r in rows(w) if r['split'] == 'train']
+  strip = lambda rs: [{k: v for k, v in r.items() if k != 'steps_per_sec'} for r in rs]
+  assert strip(train_rows(workdir)) == strip(train_rows(reference))
 
 
 def test_sigterm_saves_and_exits_0(data_dir, tmp_path):

@@ -1,0 +1,35 @@
+"""The reproduction script runs end to end, and the default experiment beats its baseline."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from genlab import train
+
+
+def test_burda2016_reproduce_smoke_prints_paper_beside_genlab(data_dir, tmp_path):
+  proc = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'experiments', 'burda2016_vae', 'reproduce.py'),
+       '--smoke', f'--workdir_root={tmp_path}'], cwd=ROOT, capture_output=True, text=True,
+      timeout=600, env=dict(os.environ, JAX_PLATFORMS='cpu'))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  lines = proc.stdout.splitlines()
+  mnist5k = next(l for l in lines if l.startswith('mnist5k'))
+  paper, nll, neg_elbo, baseline, _ = map(float, mnist5k.split()[1:])
+  assert paper == 86.76 and nll <= neg_elbo + 1e-3 and baseline > 0
+  assert any(l.startswith('mnist ') and 'skipped' in l and 'mnist5k' in l for l in lines)
+
+
+@pytest.mark.slow
+def test_default_vae_mnist_clearly_beats_the_pixel_baseline(data_dir, tmp_path):
+  """The full default run (about 2 minutes): the README's figures, within a margin."""
+  from configs import vae_mnist  # pylint: disable=g-import-not-at-top
+  results = train.train_and_evaluate(vae_mnist.get_config(), str(tmp_path / 'vae'))
+  m = results['metrics']
+  assert m['nll'] < 103.0 and m['neg_elbo'] < 109.0  # README: 100.22 and 106.57
+  assert m['nll'] < m['neg_elbo']                    # the IWAE bound is the tighter one
+  saved = json.load(open(tmp_path / 'vae' / 'results.json'))
+  assert saved['metrics'] == m
