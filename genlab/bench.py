@@ -14,8 +14,6 @@ import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-from absl import app
 from absl import flags
 from ml_collections import config_flags
 

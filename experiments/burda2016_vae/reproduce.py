@@ -59,7 +59,7 @@ def main(_):
   arg = 'smoke' if _SMOKE.value else None
   rows = [reproduce('mnist5k', vae_mnist.get_config(arg), os.path.join(_ROOT.value, 'mnist5k')),
           reproduce('mnist', vae_mnist_full.get_config(arg), os.path.join(_ROOT.value, 'mnist'))]
-  print(f'\nBurda et al. 2016, 1-layer VAE, k=1; test NLL in nats (IWAE bound, k=5000)')
+  print('\nBurda et al. 2016, 1-layer VAE, k=1; test NLL in nats (IWAE bound, k=5000)')
   print(f'{"data":<9} {"paper":>7} {"genlab NLL":>11} {"-ELBO":>8} {"pixel baseline":>15} '
         f'{"train min":>10}')
   for r in rows:
