@@ -25,7 +25,7 @@ def get_config(arg=None):
   c.checkpoint_every_steps = 2_000
 
   c.model = dict(kind='mlp', latent_dim=50, hidden_dims=(200, 200), conv_features=(32, 64),
-                 decoder='bernoulli')
+                 decoder='bernoulli', dtype='float32')  # 'bfloat16' on accelerators
   c.optimizer = dict(name='adam', learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-4,
                      schedule='cosine', grad_clip_norm=None)
   c.train = dict(num_importance_samples=1)

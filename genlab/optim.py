@@ -5,17 +5,12 @@ import ml_collections
 import numpy as np
 import optax
 
-from genlab.errors import UserError
+from genlab.errors import UserError, one_of
 
 SCHEDULES = ('constant', 'cosine', 'burda')
 # config.optimizer keys read here; every other key is passed to the optax function by name.
 _OPTIMIZER_KEYS = ('name', 'learning_rate', 'schedule', 'grad_clip_norm')
 
-
-def _choice(value, allowed, key):
-  if value not in allowed:
-    raise UserError(f'config.{key}={value!r} is not known: use one of {list(allowed)}.')
-  return value
 
 
 def burda_schedule(learning_rate: float, num_train_steps: int, num_stages: int = 8):
@@ -41,7 +36,7 @@ def make_optimizer(config: ml_collections.ConfigDict):
   opt = config.get('optimizer') or ml_collections.ConfigDict()
   name = opt.get('name', 'adam')
   lr = float(opt.get('learning_rate', 1e-3))
-  kind = _choice(opt.get('schedule', 'constant'), SCHEDULES, 'optimizer.schedule')
+  kind = one_of(opt.get('schedule', 'constant'), SCHEDULES, 'optimizer.schedule')
   steps = max(1, int(config.get('num_train_steps', 1)))
   schedule = {'constant': lambda: optax.constant_schedule(lr),
               'cosine': lambda: optax.cosine_decay_schedule(lr, steps),

@@ -72,3 +72,21 @@ def test_tiny_conv_variant_and_reparameterised_call():
 def test_unknown_kind_raises():
   with pytest.raises(ValueError, match='kind'):
     vae.make_vae((8, 8, 1), 'rnn')
+
+
+@pytest.mark.parametrize('kind', ['mlp', 'conv'])
+def test_bfloat16_compute_keeps_float32_params_and_outputs(kind):
+  model = vae.make_vae((8, 8, 1), kind=kind, latent_dim=2, hidden_dims=(16,),
+                       conv_features=(4, 8), dtype=jnp.bfloat16)
+  x = jax.random.uniform(jax.random.key(0), (3, 8, 8, 1))
+  params = model.init(jax.random.key(1), x, jnp.zeros((3, 2)))['params']
+  assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(params))
+  mean, logvar = model.apply({'params': params}, x, method=model.encode)
+  logits = model.apply({'params': params}, mean, method=model.decode)['logits']
+  assert mean.dtype == logvar.dtype == logits.dtype == jnp.float32
+  # bfloat16 compute differs from float32 compute, but only at bfloat16 precision.
+  model32 = vae.make_vae((8, 8, 1), kind=kind, latent_dim=2, hidden_dims=(16,),
+                         conv_features=(4, 8))
+  logits32 = model32.apply({'params': params}, mean, method=model32.decode)['logits']
+  assert not np.array_equal(logits, logits32)
+  np.testing.assert_allclose(logits, logits32, atol=0.1)

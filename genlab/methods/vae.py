@@ -29,7 +29,7 @@ from flax.training import train_state
 from genlab import methods
 from genlab import optim
 from genlab import viz
-from genlab.errors import UserError
+from genlab.errors import UserError, one_of
 from genlab.metrics import likelihood
 from genlab.models import vae as vae_models
 
@@ -38,11 +38,6 @@ from genlab.models import vae as vae_models
 def _section(config: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
   return config.get(name) or ml_collections.ConfigDict()
 
-
-def _choice(value, allowed, key):
-  if value not in allowed:
-    raise UserError(f'config.{key}={value!r} is not known: use one of {list(allowed)}.')
-  return value
 
 
 def _positive_int(value, key):
@@ -56,15 +51,17 @@ def build_model(config: ml_collections.ConfigDict, image_shape) -> vae_models.VA
   model = _section(config, 'model')
   return vae_models.make_vae(
       image_shape,
-      kind=_choice(model.get('kind', 'mlp'), ('mlp', 'conv'), 'model.kind'),
+      kind=one_of(model.get('kind', 'mlp'), ('mlp', 'conv'), 'model.kind'),
       latent_dim=_positive_int(model.get('latent_dim', 50), 'model.latent_dim'),
       hidden_dims=tuple(model.get('hidden_dims', (200, 200))),
       conv_features=tuple(model.get('conv_features', (32, 64))),
-      likelihood=_choice(model.get('decoder', 'bernoulli'), vae_models.LIKELIHOODS,
+      likelihood=one_of(model.get('decoder', 'bernoulli'), vae_models.LIKELIHOODS,
                          'model.decoder'),
-      gaussian_scale=_choice(model.get('gaussian_scale', 'per_pixel'),
+      gaussian_scale=one_of(model.get('gaussian_scale', 'per_pixel'),
                              vae_models.GAUSSIAN_SCALES, 'model.gaussian_scale'),
-      min_log_scale=float(model.get('min_log_scale', -5.0)))
+      min_log_scale=float(model.get('min_log_scale', -5.0)),
+      dtype=jnp.dtype(one_of(model.get('dtype', 'float32'), ('float32', 'bfloat16'),
+                              'model.dtype')))
 
 
 # -- the objective ---------------------------------------------------------------------------

@@ -11,8 +11,11 @@ the decoder gives the parameters of p(x|z) as a dict:
                at `min_log_scale` so that constant pixels cannot drive the density to +inf.
 
 Decoders take latents with any leading shape, e.g. z_KxBxZ for K importance samples.
-The convolutional variant (strided convs down, transposed convs up, cropped to the image
-size) works for any H, W, e.g. 28x28, 8x8 and 32x32.
+The convolutional variant (strided convs down, nearest-upsampling convs up, cropped to the
+image size) works for any H, W, e.g. 28x28, 8x8 and 32x32.
+
+`dtype` is the compute dtype (bfloat16 on accelerators); parameters stay float32 and every
+output is cast back to float32, so likelihoods and bounds are always computed in float32.
 """
 from __future__ import annotations
 
@@ -50,13 +53,16 @@ class MLPEncoder(nn.Module):
   latent_dim: int = 50
   hidden_dims: Sequence[int] = (200, 200)
   activation: Callable = nn.tanh
+  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x_BxHxWxC: jax.Array) -> tuple[jax.Array, jax.Array]:
     h = x_BxHxWxC.reshape(x_BxHxWxC.shape[0], -1)
     for width in self.hidden_dims:
-      h = self.activation(nn.Dense(width)(h))
-    return nn.Dense(self.latent_dim, name='mean')(h), nn.Dense(self.latent_dim, name='logvar')(h)
+      h = self.activation(nn.Dense(width, dtype=self.dtype)(h))
+    mean = nn.Dense(self.latent_dim, name='mean', dtype=self.dtype)(h)
+    logvar = nn.Dense(self.latent_dim, name='logvar', dtype=self.dtype)(h)
+    return mean.astype(jnp.float32), logvar.astype(jnp.float32)
 
 
 class MLPDecoder(nn.Module):
@@ -67,12 +73,13 @@ class MLPDecoder(nn.Module):
   gaussian_scale: str = 'per_pixel'
   min_log_scale: float = -5.0
   activation: Callable = nn.tanh
+  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, z_NxZ: jax.Array) -> dict[str, jax.Array]:
     h = z_NxZ
     for width in self.hidden_dims:
-      h = self.activation(nn.Dense(width)(h))
+      h = self.activation(nn.Dense(width, dtype=self.dtype)(h))
     out = nn.Dense(math.prod(self.image_shape))(h)
     out = out.reshape(*z_NxZ.shape[:-1], *self.image_shape)
     return ObservationHead(self.likelihood, self.gaussian_scale, self.min_log_scale)(out)
@@ -84,16 +91,20 @@ class ConvEncoder(nn.Module):
   features: Sequence[int] = (32, 64)
   hidden_dims: Sequence[int] = (256,)
   activation: Callable = nn.relu
+  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x_BxHxWxC: jax.Array) -> tuple[jax.Array, jax.Array]:
     h = x_BxHxWxC
     for f in self.features:
-      h = self.activation(nn.Conv(f, (4, 4), strides=(2, 2), padding='SAME')(h))
+      h = self.activation(
+          nn.Conv(f, (4, 4), strides=(2, 2), padding='SAME', dtype=self.dtype)(h))
     h = h.reshape(h.shape[0], -1)
     for width in self.hidden_dims:
-      h = self.activation(nn.Dense(width)(h))
-    return nn.Dense(self.latent_dim, name='mean')(h), nn.Dense(self.latent_dim, name='logvar')(h)
+      h = self.activation(nn.Dense(width, dtype=self.dtype)(h))
+    mean = nn.Dense(self.latent_dim, name='mean', dtype=self.dtype)(h)
+    logvar = nn.Dense(self.latent_dim, name='logvar', dtype=self.dtype)(h)
+    return mean.astype(jnp.float32), logvar.astype(jnp.float32)
 
 
 class ConvDecoder(nn.Module):
@@ -109,26 +120,27 @@ class ConvDecoder(nn.Module):
   gaussian_scale: str = 'per_pixel'
   min_log_scale: float = -5.0
   activation: Callable = nn.relu
+  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, z_NxZ: jax.Array) -> dict[str, jax.Array]:
     lead = z_NxZ.shape[:-1]
     h = z_NxZ.reshape(-1, z_NxZ.shape[-1])
     for width in self.hidden_dims:
-      h = self.activation(nn.Dense(width)(h))
+      h = self.activation(nn.Dense(width, dtype=self.dtype)(h))
     height, width, channels = self.image_shape
     scale = 2 ** len(self.features)
     h0, w0 = -(-height // scale), -(-width // scale)
-    h = self.activation(nn.Dense(h0 * w0 * self.features[-1])(h))
+    h = self.activation(nn.Dense(h0 * w0 * self.features[-1], dtype=self.dtype)(h))
     h = h.reshape(-1, h0, w0, self.features[-1])
     for f in reversed(self.features):
       # Resize-conv (Odena et al. 2016): no checkerboard artefacts, and XLA's CPU backward of
       # a stride-2 transposed convolution is several times slower than this.
       n, hh, ww, c = h.shape
       h = jax.image.resize(h, (n, 2 * hh, 2 * ww, c), 'nearest')
-      h = self.activation(nn.Conv(f, (3, 3), padding='SAME')(h))
+      h = self.activation(nn.Conv(f, (3, 3), padding='SAME', dtype=self.dtype)(h))
     h = h[:, :height, :width]
-    out = nn.Conv(channels, (3, 3), padding='SAME')(h)
+    out = nn.Conv(channels, (3, 3), padding='SAME', dtype=self.dtype)(h).astype(jnp.float32)
     out = out.reshape(*lead, *self.image_shape)
     return ObservationHead(self.likelihood, self.gaussian_scale, self.min_log_scale)(out)
 
@@ -163,16 +175,16 @@ TinyConvDecoder = functools.partial(ConvDecoder, features=(4, 8), hidden_dims=()
 def make_vae(image_shape: Sequence[int], kind: str = 'mlp', latent_dim: int = 50,
              hidden_dims: Sequence[int] = (200, 200), conv_features: Sequence[int] = (32, 64),
              likelihood: str = 'bernoulli', gaussian_scale: str = 'per_pixel',
-             min_log_scale: float = -5.0) -> VAE:
+             min_log_scale: float = -5.0, dtype=jnp.float32) -> VAE:
   """The VAE for `kind` ('mlp' | 'conv'); the decoder mirrors the encoder's hidden layers."""
   image_shape = tuple(int(d) for d in image_shape)
   hidden_dims = tuple(int(d) for d in hidden_dims)
   head = dict(likelihood=likelihood, gaussian_scale=gaussian_scale, min_log_scale=min_log_scale)
   if kind == 'mlp':
-    return VAE(MLPEncoder(latent_dim, hidden_dims),
-               MLPDecoder(image_shape, hidden_dims[::-1], **head))
+    return VAE(MLPEncoder(latent_dim, hidden_dims, dtype=dtype),
+               MLPDecoder(image_shape, hidden_dims[::-1], **head, dtype=dtype))
   if kind == 'conv':
     features = tuple(int(f) for f in conv_features)
-    return VAE(ConvEncoder(latent_dim, features, hidden_dims),
-               ConvDecoder(image_shape, features, hidden_dims[::-1], **head))
+    return VAE(ConvEncoder(latent_dim, features, hidden_dims, dtype=dtype),
+               ConvDecoder(image_shape, features, hidden_dims[::-1], **head, dtype=dtype))
   raise ValueError(f"kind must be 'mlp' or 'conv', got {kind!r}")
