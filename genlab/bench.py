@@ -94,9 +94,7 @@ def benchmark(config, steps: int) -> dict:
 
 
 def _main(_argv):
-  config = cli.CONFIG.value
-  if config is None:
-    raise cli.UserError('Give an experiment: --config configs/<name>.py.')
+  config = cli.load_config()
   name = os.path.splitext(os.path.basename(config_flags.get_config_filename(
       flags.FLAGS['config'])))[0]
   if _BATCH.value:

@@ -22,14 +22,23 @@ def default_workdir(config_arg: str) -> str:
   return os.path.join('runs', f'{name}-{variant.replace(",", "-")}' if variant else name)
 
 
+def load_config():
+  """The --config ConfigDict; a missing flag or an unreadable file is a UserError."""
+  if CONFIG.value is None:
+    raise UserError('Give an experiment: --config configs/<name>.py (see configs/).')
+  path = config_flags.get_config_filename(flags.FLAGS['config']).partition(':')[0]
+  if not os.path.isfile(path):
+    raise UserError(f'Cannot load --config {path}: No such file. Give an existing file, '
+                    'e.g. --config configs/vae_mnist.py.')
+  return CONFIG.value
+
+
 def execute(*, mode: str, workdir: str | None, num_samples: int, output: str | None) -> None:
   """Runs one mode of the experiment given by --config (see run.py for the flags)."""
   from genlab import parallel  # pylint: disable=g-import-not-at-top
   from genlab import train  # pylint: disable=g-import-not-at-top
   parallel.maybe_initialize_distributed()
-  config = CONFIG.value
-  if config is None:
-    raise UserError('Give an experiment: --config configs/<name>.py (see configs/).')
+  config = load_config()
   workdir = workdir or default_workdir(config_flags.get_config_filename(flags.FLAGS['config']))
   print(f'genlab: {mode} {config.method} on {config.dataset}, workdir {workdir}',
         file=sys.stderr)

@@ -179,6 +179,13 @@ def test_bad_input_is_one_clear_line(case, trained, tmp_path):
   assert _snapshot(workdir) == before
 
 
+def test_missing_config_file_is_one_clear_line(tmp_path):
+  proc = run_cli('--config', 'configs/no_such_config.py', '--workdir', str(tmp_path / 'w'))
+  assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+  assert 'genlab: error: Cannot load --config' in proc.stderr and 'No such file' in proc.stderr
+  assert not os.path.exists(tmp_path / 'w')
+
+
 def test_all_checkpoints_corrupt_is_one_clear_line(trained, tmp_path):
   import shutil  # pylint: disable=g-import-not-at-top
   workdir = str(tmp_path / 'w')
