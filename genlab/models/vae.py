@@ -48,6 +48,18 @@ class ObservationHead(nn.Module):
     return {'mean': out_NxHxWxC, 'log_scale': jnp.maximum(log_scale, self.min_log_scale)}
 
 
+def _posterior_head(encoder: nn.Module, h: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """An encoder's dense layers, then the float32 mean and log-variance of q(z|x).
+
+  Called from an encoder's compact __call__, so the layers are the encoder's own.
+  """
+  for width in encoder.hidden_dims:
+    h = encoder.activation(nn.Dense(width, dtype=encoder.dtype)(h))
+  mean = nn.Dense(encoder.latent_dim, name='mean', dtype=encoder.dtype)(h)
+  logvar = nn.Dense(encoder.latent_dim, name='logvar', dtype=encoder.dtype)(h)
+  return mean.astype(jnp.float32), logvar.astype(jnp.float32)
+
+
 class MLPEncoder(nn.Module):
   """x (B, H, W, C) -> (mean (B, Z), log-variance (B, Z)) of q(z|x)."""
   latent_dim: int = 50
@@ -58,11 +70,7 @@ class MLPEncoder(nn.Module):
   @nn.compact
   def __call__(self, x_BxHxWxC: jax.Array) -> tuple[jax.Array, jax.Array]:
     h = x_BxHxWxC.reshape(x_BxHxWxC.shape[0], -1)
-    for width in self.hidden_dims:
-      h = self.activation(nn.Dense(width, dtype=self.dtype)(h))
-    mean = nn.Dense(self.latent_dim, name='mean', dtype=self.dtype)(h)
-    logvar = nn.Dense(self.latent_dim, name='logvar', dtype=self.dtype)(h)
-    return mean.astype(jnp.float32), logvar.astype(jnp.float32)
+    return _posterior_head(self, h)
 
 
 class MLPDecoder(nn.Module):
@@ -100,11 +108,7 @@ class ConvEncoder(nn.Module):
       h = self.activation(
           nn.Conv(f, (4, 4), strides=(2, 2), padding='SAME', dtype=self.dtype)(h))
     h = h.reshape(h.shape[0], -1)
-    for width in self.hidden_dims:
-      h = self.activation(nn.Dense(width, dtype=self.dtype)(h))
-    mean = nn.Dense(self.latent_dim, name='mean', dtype=self.dtype)(h)
-    logvar = nn.Dense(self.latent_dim, name='logvar', dtype=self.dtype)(h)
-    return mean.astype(jnp.float32), logvar.astype(jnp.float32)
+    return _posterior_head(self, h)
 
 
 class ConvDecoder(nn.Module):
