@@ -1,9 +1,11 @@
-"""Tests for genlab.data: offline builders, determinism, resume, sharding, binarization, errors.
+"""Tests for genlab.data: offline builders, determinism, resume, sharding, binarization, errors,
+center crop and resize, and the TFDS catalogue sets (mnist, cifar10, celeb_a) under mock_data.
 
 The offline builders are prepared once per module into a temporary data dir (~3 s).
 """
 import hashlib
 import json
+import logging
 
 import ml_collections
 import numpy as np
@@ -278,3 +280,169 @@ def test_bad_split_and_bad_binarize_are_user_errors(tfds_dir):
     data.get_info(cfg)
   with pytest.raises(UserError, match='binarize'):
     data.train_iterator(make_config(tfds_dir, binarize='yes'))
+
+
+# --- center crop and resize ---------------------------------------------------------------
+
+
+def test_center_crop_keeps_the_center_pixel_at_torchvision_offsets():
+  image = np.arange(9 * 7 * 3, dtype=np.uint8).reshape(9, 7, 3)  # Every pixel distinct.
+  crop = data.crop_and_resize(image, center_crop=5)
+  assert crop.shape == (5, 5, 3)
+  np.testing.assert_array_equal(crop[2, 2], image[4, 3])  # The center pixel stays the center.
+  np.testing.assert_array_equal(crop, image[2:7, 1:6])
+  celeb = np.random.default_rng(0).integers(0, 256, (218, 178, 3), dtype=np.uint8)
+  # torchvision's CenterCrop and DCGAN-tensorflow: top-left = round((218 - c) / 2, (178 - c) / 2).
+  for c, (top, left) in {140: (39, 19), 108: (55, 35)}.items():
+    np.testing.assert_array_equal(data.crop_and_resize(celeb, c),
+                                  celeb[top:top + c, left:left + c])
+  assert data.crop_and_resize(celeb) is celeb  # Both None: untouched.
+  assert data.crop_and_resize(celeb, image_size=64).shape == (64, 64, 3)  # Squashed, no crop.
+
+
+@pytest.mark.parametrize('channels', [1, 3, 4])
+def test_resize_keeps_constants_and_is_antialiased(channels):
+  const = np.full((140, 140, channels), 77, np.uint8)
+  out = data.crop_and_resize(const, image_size=64)
+  assert out.shape == (64, 64, channels) and out.dtype == np.uint8
+  assert np.all(out == 77)
+  # A 1-pixel 0/255 checkerboard is mid-grey after an antialiased 4x downscale; resampling
+  # without a low-pass filter (PIL's NEAREST gives all 0 here) would keep the extremes.
+  checker = (np.indices((128, 128)).sum(0) % 2 * 255).astype(np.uint8)
+  small = data.crop_and_resize(np.repeat(checker[..., None], channels, -1), image_size=32)
+  assert small.shape == (32, 32, channels) and 120 <= small.min() <= small.max() <= 136
+  # Channels are resized independently: an RGB(A) result equals its per-channel resizes.
+  rgb = np.random.default_rng(1).integers(0, 256, (50, 40, channels), dtype=np.uint8)
+  whole = data.crop_and_resize(rgb, 40, 16)
+  for k in range(channels):
+    np.testing.assert_array_equal(whole[..., k],
+                                  data.crop_and_resize(rgb[..., k:k + 1], 40, 16)[..., 0])
+
+
+class CountingSource:
+  """Wraps a data source and counts single and batched reads."""
+
+  def __init__(self, inner):
+    self.inner, self.items, self.batches = inner, 0, 0
+
+  def __getattr__(self, name):
+    return getattr(self.inner, name)
+
+  def __len__(self):
+    return len(self.inner)
+
+  def __getitem__(self, i):
+    self.items += 1
+    return self.inner[i]
+
+  def __getitems__(self, keys):
+    self.batches += 1
+    return self.inner.__getitems__(keys)
+
+
+@pytest.fixture
+def counted(monkeypatch):
+  """Every source that genlab opens while the test runs, wrapped in a CountingSource."""
+  opened, real_open = [], source.open_split
+
+  def open_split(*args, **kwargs):
+    opened.append(CountingSource(real_open(*args, **kwargs)))
+    return opened[-1]
+
+  monkeypatch.setattr(source, 'open_split', open_split)
+  return opened
+
+
+def test_crop_resize_applies_at_decode_and_keys_the_cache(tfds_dir, counted):
+  cfg = make_config(tfds_dir, batch_size=50)
+  cfg.data.center_crop, cfg.data.image_size = 20, 32
+  info = data.get_info(cfg)
+  assert info.image_shape == (32, 32, 1) and info.num_classes == 10
+  assert sum(s.items + s.batches for s in counted) == 0  # Shape from metadata, no pixels read.
+  plain = source.load_split('mnist5k', 'test', tfds_dir)
+  small = source.load_split('mnist5k', 'test', tfds_dir, center_crop=20, image_size=32)
+  assert plain.images.shape == (500, 28, 28, 1) and small.images.shape == (500, 32, 32, 1)
+  np.testing.assert_array_equal(small.images,
+                                np.stack([data.crop_and_resize(x, 20, 32) for x in plain.images]))
+  np.testing.assert_array_equal(small.labels, plain.labels)
+  # A real array_record source is read in batches only.
+  assert counted[-1].batches == 2 and counted[-1].items == 0
+  batch = next(data.train_iterator(cfg))
+  assert batch['image'].shape == (50, 32, 32, 1) and batch['image'].max() <= 1.0
+  evals = list(data.eval_batches(cfg, 'test', 100))
+  np.testing.assert_array_equal(np.round(np.concatenate([b['image'] for b in evals]) * 255),
+                                small.images)
+  cfg.data.binarize = 'static'
+  assert next(data.train_iterator(cfg))['image'].shape == (50, 32, 32, 1)
+
+
+def test_large_splits_log_decoding_progress(tfds_dir, monkeypatch, caplog):
+  monkeypatch.setattr(source, '_LOG_ABOVE', 100)
+  caplog.set_level(logging.INFO)
+  source.load_split('mnist5k', 'test', tfds_dir, center_crop=26)  # 500 rows, a fresh cache key.
+  progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith('Decoded ')]
+  assert len(progress) >= 2 and progress[-1].startswith('Decoded 500/500 examples')
+
+
+def test_bad_crop_and_image_size_are_one_line_user_errors(tfds_dir):
+  for key, value in [('center_crop', 0), ('center_crop', -4), ('center_crop', True),
+                     ('image_size', 0), ('image_size', 64.0), ('image_size', '64')]:
+    cfg = make_config(tfds_dir)
+    cfg.data[key] = value
+    with pytest.raises(UserError, match=f'config.data.{key}=') as e:
+      data.get_info(cfg)
+    assert 'positive integer' in str(e.value) and '\n' not in str(e.value)
+  cfg = make_config(tfds_dir)
+  cfg.data.center_crop = 29
+  for call in (data.get_info, data.train_iterator):
+    with pytest.raises(UserError, match='larger than the 28x28 images') as e:
+      call(cfg)
+    assert 'at most 28' in str(e.value) and '\n' not in str(e.value)
+  with pytest.raises(UserError, match='at most 178'):
+    data.crop_and_resize(np.zeros((218, 178, 3), np.uint8), center_crop=200)
+
+
+def test_catalogue_cifar10_under_mock_data(tmp_path):
+  source.clear_cache()
+  cfg = make_config(str(tmp_path), dataset='cifar10', batch_size=8)
+  cfg.data.eval_split = 'test'  # cifar10 has train and test only.
+  try:
+    with tfds.testing.mock_data(num_examples=24):
+      info = data.get_info(cfg)
+      batches = take(data.train_iterator(cfg), 3)
+  finally:
+    source.clear_cache()
+  assert info == data.DataInfo('cifar10', (32, 32, 3), 10, {'train': 24, 'eval': 24, 'test': 24})
+  labels = np.concatenate([b['label'] for b in batches])
+  for b in batches:
+    assert b['image'].shape == (8, 32, 32, 3) and b['image'].dtype == np.float32
+    assert 0.0 <= b['image'].min() and b['image'].max() <= 1.0 and b['image'].std() > 0.1
+  assert labels.dtype == np.int32 and labels.min() >= 0 and labels.max() < 10
+  assert len(np.unique(labels)) > 1  # The mock's random labels come through, not zeros.
+
+
+def test_catalogue_celeb_a_unlabelled_cropped_and_resized_under_mock_data(tmp_path, counted):
+  source.clear_cache()
+  root = str(tmp_path)
+  cfg = make_config(root, dataset='celeb_a', batch_size=8)
+  cfg.data.center_crop, cfg.data.image_size = 140, 64
+  try:
+    with tfds.testing.mock_data(num_examples=12):
+      info = data.get_info(cfg)
+      metadata_reads = sum(s.items + s.batches for s in counted)
+      batch = next(data.train_iterator(cfg))
+      evals = list(data.eval_batches(cfg, 'test', 8))
+      small = source.load_split('celeb_a', 'train', root, center_crop=140, image_size=64)
+      full = source.load_split('celeb_a', 'train', root)
+  finally:
+    source.clear_cache()
+  assert info == data.DataInfo('celeb_a', (64, 64, 3), 0, {'train': 12, 'eval': 12, 'test': 12})
+  assert metadata_reads == 0
+  assert batch['image'].shape == (8, 64, 64, 3) and batch['image'].std() > 0.05
+  assert np.all(batch['label'] == 0) and batch['label'].dtype == np.int32  # No 'label' feature.
+  assert [b['image'].shape for b in evals] == [(8, 64, 64, 3)] * 2
+  assert full.images.shape == (12, 218, 178, 3) and not full.labels.any()
+  np.testing.assert_array_equal(small.images,
+                                np.stack([data.crop_and_resize(x, 140, 64) for x in full.images]))
+  # mock_data breaks __getitems__: one failed batched try per source, then reads per item.
+  assert counted[-1].batches == 1 and counted[-1].items == 12

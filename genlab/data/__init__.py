@@ -2,10 +2,12 @@
 
 Importing this package registers the offline builders (`mnist5k`, `digits`) with TFDS, so
 `tfds.builder('mnist5k')` and `tfds.data_source('mnist5k', ...)` work anywhere after it.
+TFDS catalogue sets (`cifar10`, `celeb_a`, ...) are read where the user has prepared them;
+config.data.center_crop / image_size crop and resize the images once, when a split is decoded.
 """
 from genlab.data.builders import OFFLINE_BUILDERS
 from genlab.data.pipeline import TrainIterator, eval_batches, get_info, train_iterator
-from genlab.data.source import DataInfo, clear_cache
+from genlab.data.source import DataInfo, clear_cache, crop_and_resize
 
-__all__ = ['OFFLINE_BUILDERS', 'DataInfo', 'TrainIterator', 'clear_cache', 'eval_batches',
-           'get_info', 'train_iterator']
+__all__ = ['OFFLINE_BUILDERS', 'DataInfo', 'TrainIterator', 'clear_cache', 'crop_and_resize',
+           'eval_batches', 'get_info', 'train_iterator']

@@ -31,7 +31,12 @@ def _data_get(config, key: str, default):
 
 
 def settings(config) -> dict:
-  """The data keys of a config, checked, with their defaults."""
+  """The data keys of a config, checked, with their defaults: the one place that reads them.
+
+  'preprocess' holds config.data.center_crop and config.data.image_size (None or a positive
+  int each, default None = images as stored), applied once when a split is decoded
+  (source.crop_and_resize); pass it on as `**s['preprocess']` to every source call.
+  """
   name = config.get('dataset', None)
   if not isinstance(name, str) or not name:
     raise UserError(f'config.dataset must name a data set, got {name!r}: set --config.dataset '
@@ -40,8 +45,10 @@ def settings(config) -> dict:
   if binarize not in _BINARIZE:
     raise UserError(f'config.data.binarize={binarize!r} is not one of {_BINARIZE}: '
                     'set --config.data.binarize to one of them.')
+  preprocess = {key: source_lib.check_size(_data_get(config, key, None), key)
+                for key in ('center_crop', 'image_size')}
   return dict(
-      name=name, data_dir=config.get('data_dir', None), binarize=binarize,
+      name=name, data_dir=config.get('data_dir', None), binarize=binarize, preprocess=preprocess,
       splits={'train': _data_get(config, 'train_split', 'train'),
               'eval': _data_get(config, 'eval_split', 'validation'),
               'test': _data_get(config, 'test_split', 'test')})
@@ -138,8 +145,8 @@ def _train_arrays(s: dict):
   """(images, scale, dynamic) of the train split for the chosen binarization."""
   name, split, data_dir = s['name'], s['splits']['train'], s['data_dir']
   if s['binarize'] == 'static':
-    return source_lib.fixed_binary(name, split, data_dir), 1.0, False
-  images = source_lib.load_split(name, split, data_dir).images
+    return source_lib.fixed_binary(name, split, data_dir, **s['preprocess']), 1.0, False
+  images = source_lib.load_split(name, split, data_dir, **s['preprocess']).images
   return images, 1.0 / 255.0, s['binarize'] == 'dynamic'
 
 
@@ -151,7 +158,8 @@ def train_iterator(config, *, process_index: int = 0, process_count: int = 1) ->
   if not 0 <= process_index < process_count:
     raise ValueError(f'process_index={process_index} outside [0, {process_count}).')
   images, scale, dynamic = _train_arrays(s)
-  labels = source_lib.load_split(s['name'], s['splits']['train'], s['data_dir']).labels
+  labels = source_lib.load_split(s['name'], s['splits']['train'], s['data_dir'],
+                                 **s['preprocess']).labels
   batches = _TrainBatches(images, labels, seed=config.get('seed', 0), global_batch=global_batch,
                           process_index=process_index, process_count=process_count,
                           dynamic=dynamic, scale=scale)
@@ -171,11 +179,12 @@ def eval_batches(config, split: str, batch_size: int, *, process_index: int = 0,
   local = local_batch_size(batch_size, process_count, what='eval batch_size')
   if not 0 <= process_index < process_count:
     raise ValueError(f'process_index={process_index} outside [0, {process_count}).')
-  data = source_lib.load_split(s['name'], split, s['data_dir'])
+  data = source_lib.load_split(s['name'], split, s['data_dir'], **s['preprocess'])
   if s['binarize'] == 'none':
     images, scale = data.images, np.float32(1.0 / 255.0)
   else:
-    images, scale = source_lib.fixed_binary(s['name'], split, s['data_dir']), np.float32(1.0)
+    images = source_lib.fixed_binary(s['name'], split, s['data_dir'], **s['preprocess'])
+    scale = np.float32(1.0)
   return _eval_generator(images, data.labels, scale, batch_size, local, process_index)
 
 
@@ -193,11 +202,16 @@ def _eval_generator(images, labels, scale, global_batch, local, process_index):
 
 
 def get_info(config) -> source_lib.DataInfo:
-  """Shapes and split sizes; prepares an offline builder on first use, UserError otherwise."""
+  """Shapes and split sizes; prepares an offline builder on first use, UserError otherwise.
+
+  image_shape is the shape after config.data.center_crop / image_size, read from the TFDS
+  metadata without decoding the splits.
+  """
   s = settings(config)
   shapes, classes, sizes = set(), set(), {}
   for role, split in s['splits'].items():
-    shape, num_classes, n = source_lib.split_info(s['name'], split, s['data_dir'])
+    shape, num_classes, n = source_lib.split_info(s['name'], split, s['data_dir'],
+                                                  **s['preprocess'])
     shapes.add(shape)
     classes.add(num_classes)
     sizes[role] = n
