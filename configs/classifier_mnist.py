@@ -1,0 +1,48 @@
+"""Digit classifier on mnist5k: the embedding network of genlab's sample-quality metrics.
+
+A small VGG-style convnet (two stages of one 3x3 conv + 2x2 max-pool, 32 and 64 channels,
+then a 128-unit embedding layer, dropout 0.5) trained with AdamW, a cosine schedule and
+random +-2 pixel translations on the 4,000 training digits. genlab/metrics/embedding.py
+loads it (FID, classifier score, precision/recall on generated digits).
+
+  python run.py --config configs/classifier_mnist.py --workdir runs/classifier_mnist
+  Measured (2-core CPU, shared, load 5-7): test accuracy 99.0% (495/500), validation 98.6%,
+  test NLL 0.031 nats; 1,000 steps in 150-175 s of training (~6 steps/s), 2.5-3 min in all.
+  Seeds 1 and 2: test 99.0% and 99.2%, validation 98.2% and 99.0%.
+  python run.py --config configs/classifier_mnist.py:smoke      # a few seconds, for tests
+"""
+from genlab import config_defaults
+
+
+def get_config(arg=None):
+  arg = config_defaults.parse_arg(arg, smoke=False)
+  c = config_defaults.base_config()
+  c.method = 'classifier'
+  c.dataset = 'mnist5k'
+  c.data.binarize = 'none'
+  c.batch_size = 128
+  c.num_train_steps = 1_000
+  c.log_every_steps = 50
+  c.eval_every_steps = 250
+  c.checkpoint_every_steps = 500
+
+  c.model = dict(stage_features=(32, 64), convs_per_stage=1, hidden_dim=128,
+                 dropout_rate=0.5, dtype='float32')  # 'bfloat16' on accelerators
+  c.optimizer = dict(name='adamw', learning_rate=3e-3, b1=0.9, b2=0.999, eps=1e-8,
+                     weight_decay=1e-4, schedule='cosine', grad_clip_norm=None)
+  c.loss = dict(label_smoothing=0.0)
+  c.augment = dict(max_shift=2)
+  c.eval.batch_size = 100
+  c.viz = dict(num_misclassified=36)
+
+  if arg.smoke:
+    c.batch_size = 16
+    c.num_train_steps = 30
+    c.log_every_steps = 5
+    c.eval_every_steps = 15
+    c.checkpoint_every_steps = 15
+    c.model.stage_features = (8, 16)
+    c.model.hidden_dim = 32
+    c.eval.batch_size = 64             # divisible by the 8 devices of the parallel tests
+    c.viz.num_misclassified = 16
+  return c
