@@ -22,10 +22,30 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.eval_split = 'validation'     # periodic evaluation during training
   c.data.test_split = 'test'           # final evaluation -> results.json
   c.data.binarize = 'none'             # 'none' | 'dynamic' | 'static'
+  c.data.center_crop = ml_collections.FieldReference(None, field_type=int)  # square side
+  c.data.image_size = ml_collections.FieldReference(None, field_type=int)   # resize to side
 
   c.eval = ml_collections.ConfigDict()
   c.eval.batch_size = 100
+  # Sample-quality metrics of any generative method (genlab/metrics/sample_metrics.py), in the
+  # embedding of genlab's digit classifier: names from SAMPLE_METRICS, at each eval (on
+  # data.eval_split) and at the end (on data.test_split, -> results.json).
+  c.eval.sample_metrics = ()
+  c.eval.test_sample_metrics = ()
+  c.eval.num_metric_samples = 4000     # = the mnist5k train split, so real-vs-real compares
+  c.eval.parzen_samples = 10_000       # Goodfellow et al. 2014 fit the windows on 10,000
+  c.eval.precision_recall_k = 3        # Kynkaanniemi et al. 2019
+  c.eval.classifier_workdir = 'runs/classifier_mnist'  # trained there first if missing
+  c.eval.classifier_arg = ''           # the --config argument of configs/classifier_mnist.py
   return c
+
+
+def smoke_sample_metrics(c: ml_collections.ConfigDict) -> None:
+  """Small sample counts and a smoke classifier, for the :smoke variants of GAN configs."""
+  c.eval.num_metric_samples = 64
+  c.eval.parzen_samples = 64
+  c.eval.classifier_workdir = 'runs/classifier_mnist-smoke'
+  c.eval.classifier_arg = 'smoke'
 
 
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
@@ -41,3 +61,21 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
     else:
       out[name] = type(out[name])(value)
   return out
+
+
+def gan_smoke(c: ml_collections.ConfigDict) -> None:
+  """The tiny variant shared by the GAN configs: a few steps of narrow networks."""
+  c.batch_size = 16 * c.loss.n_critic
+  c.num_train_steps = 20
+  c.log_every_steps = 5
+  c.eval_every_steps = 10
+  c.checkpoint_every_steps = 10
+  c.model.features = 8
+  c.model.g_hidden_dims = (32, 32)
+  c.model.d_hidden_dims = (16, 16)
+  c.model.latent_dim = 8
+  c.eval.batch_size = 64
+  c.viz.num_samples = 16
+  c.viz.interpolation_rows = 2
+  c.viz.interpolation_steps = 4
+  smoke_sample_metrics(c)

@@ -28,28 +28,29 @@ def burda_schedule(learning_rate: float, num_train_steps: int, num_stages: int =
   return optax.piecewise_constant_schedule(learning_rate, boundaries)
 
 
-def make_optimizer(config: ml_collections.ConfigDict):
-  """-> (optax transformation, learning-rate schedule) from config.optimizer.
+def make_optimizer(config: ml_collections.ConfigDict, section: str = 'optimizer'):
+  """-> (optax transformation, learning-rate schedule) from config.<section>.
 
-  Burda et al. 2016 use Adam with b1=0.9, b2=0.999, eps=1e-4 and the 'burda' schedule.
+  Burda et al. 2016 use Adam with b1=0.9, b2=0.999, eps=1e-4 and the 'burda' schedule. A GAN
+  has one section per player ('g_optimizer', 'd_optimizer').
   """
-  opt = config.get('optimizer') or ml_collections.ConfigDict()
+  opt = config.get(section) or ml_collections.ConfigDict()
   name = opt.get('name', 'adam')
   lr = float(opt.get('learning_rate', 1e-3))
-  kind = one_of(opt.get('schedule', 'constant'), SCHEDULES, 'optimizer.schedule')
+  kind = one_of(opt.get('schedule', 'constant'), SCHEDULES, f'{section}.schedule')
   steps = max(1, int(config.get('num_train_steps', 1)))
   schedule = {'constant': lambda: optax.constant_schedule(lr),
               'cosine': lambda: optax.cosine_decay_schedule(lr, steps),
               'burda': lambda: burda_schedule(lr, steps)}[kind]()
   make_tx = getattr(optax, name, None)
   if not callable(make_tx) or name.startswith('_'):
-    raise UserError(f'config.optimizer.name={name!r} is not an optax optimizer '
+    raise UserError(f'config.{section}.name={name!r} is not an optax optimizer '
                     "(e.g. 'adam', 'adamw', 'sgd').")
   kwargs = {k: v for k, v in opt.items() if k not in _OPTIMIZER_KEYS}
   try:
     tx = make_tx(learning_rate=schedule, **kwargs)
   except TypeError as e:
-    raise UserError(f'config.optimizer: optax.{name} rejects {sorted(kwargs)}: {e}') from e
+    raise UserError(f'config.{section}: optax.{name} rejects {sorted(kwargs)}: {e}') from e
   clip = opt.get('grad_clip_norm')
   if clip:
     tx = optax.chain(optax.clip_by_global_norm(float(clip)), tx)

@@ -28,10 +28,11 @@ from genlab import parallel
 from genlab import run_config
 from genlab import writers
 from genlab.errors import UserError
+from genlab.metrics import sample_metrics as sample_metrics_lib
 
 # Purpose tags folded into the per-step key, so that draws for different purposes never
 # coincide with a training step's draws.
-_EVAL_TAG, _VIZ_TAG, _SAMPLE_TAG = 1 << 28, (1 << 28) + 1, (1 << 28) + 2
+_EVAL_TAG, _VIZ_TAG, _SAMPLE_TAG, _METRIC_TAG = ((1 << 28) + i for i in range(4))
 
 
 class TrainingDiverged(UserError):
@@ -53,6 +54,7 @@ class _Run:
     self.eval_batch_size = config.get('eval', {}).get('batch_size', config.batch_size)
     parallel.check_batch_size(config.batch_size, self.mesh)
     parallel.check_batch_size(self.eval_batch_size, self.mesh, 'eval.batch_size')
+    self.sample_metrics = sample_metrics_lib.make(config, self.data_info)
 
   # -- state -----------------------------------------------------------------------------
   def abstract_state(self):
@@ -89,6 +91,27 @@ class _Run:
   def test_step(self):
     return self._compiled_eval(self.method.test_step or self.method.eval_step)
 
+  # -- sampling --------------------------------------------------------------------------
+  @functools.cached_property
+  def _sample_fn(self):
+    if self.method.sample is None:
+      raise UserError(f'Method {self.config.method!r} does not generate samples: --mode=sample '
+                      'and sample metrics need a generative model (vae, gan, ...).')
+    return jax.jit(self.method.sample, static_argnums=2, out_shardings=self.replicated)
+
+  def draw(self, state, key, num_samples: int, chunk: int = 1000) -> np.ndarray:
+    """`num_samples` float32 samples on the host; chunk i uses fold_in(key, i)."""
+    parts = [parallel.to_host(self._sample_fn(state, jax.random.fold_in(key, i), min(chunk, n)))
+             for i, n in enumerate(range(num_samples, 0, -chunk))]
+    return np.concatenate(parts)[:num_samples].astype(np.float32)
+
+  def sample_quality(self, state, role: str) -> dict[str, float]:
+    """Sample metrics against split `role`, from the same noise at every eval."""
+    if self.sample_metrics is None:
+      return {}
+    key = jax.random.fold_in(self.base_key, _METRIC_TAG)
+    return self.sample_metrics.evaluate(lambda n: self.draw(state, key, n), role)
+
   # -- evaluation ------------------------------------------------------------------------
   def evaluate(self, state, split: str, step_fn) -> dict[str, float]:
     """Means over every real example of `split` of the sums that `step_fn` returns."""
@@ -115,6 +138,11 @@ class _Run:
 
   def test_results(self, state, step: int, extra: dict) -> dict:
     metrics = self.evaluate(state, self.config.data.test_split, self.test_step)
+    metrics.update(self.sample_quality(state, 'test'))
+    if self.sample_metrics is not None and self.sample_metrics.test_names:
+      extra = dict(extra, reference={'real_vs_real': self.sample_metrics.reference(),
+                                     'note': 'the test metrics with real training images in '
+                                             'place of samples'})
     results = {
         'method': self.config.method,
         'dataset': self.config.dataset,
@@ -168,6 +196,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Optio
   """
   run = _Run(config, workdir)
   run_config.check_and_save(config, workdir, run.method, make_method=_make_method)
+  if run.sample_metrics is not None:
+    run.sample_metrics.prepare()  # a missing classifier is trained (or fails) before training
   ckpt = checkpoint_lib.Checkpointer(workdir, max_to_keep=config.max_checkpoints_to_keep)
   writer = writers.Writer(workdir)
   try:
@@ -226,7 +256,9 @@ def _train_loop(run: _Run, ckpt, writer) -> Optional[dict]:
       train_seconds += time.time() - t0
 
       if step % config.eval_every_steps == 0 or step == total:
-        writer.scalars(step, 'eval', run.evaluate(state, config.data.eval_split, run.eval_step))
+        metrics = run.evaluate(state, config.data.eval_split, run.eval_step)
+        metrics.update(run.sample_quality(state, 'eval'))
+        writer.scalars(step, 'eval', metrics)
         writer.images(step, run.visuals(state))
         writer.flush()
       if step % config.checkpoint_every_steps == 0 or step == total:
@@ -275,11 +307,7 @@ def sample(config: ml_collections.ConfigDict, workdir: str, num_samples: int,
   if num_samples <= 0:
     raise UserError(f'--num_samples={num_samples}: give a positive number of samples.')
   run, state, _ = restore(config, workdir)
-  sample_fn = jax.jit(run.method.sample, static_argnums=2, out_shardings=run.replicated)
-  key = jax.random.fold_in(run.base_key, _SAMPLE_TAG)
-  parts = [parallel.to_host(sample_fn(state, jax.random.fold_in(key, i), min(chunk, n)))
-           for i, n in enumerate(range(num_samples, 0, -chunk))]
-  samples = np.concatenate(parts)[:num_samples].astype(np.float32)
+  samples = run.draw(state, jax.random.fold_in(run.base_key, _SAMPLE_TAG), num_samples, chunk)
   if jax.process_index() == 0:
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     np.savez_compressed(output, samples=samples, step=int(parallel.to_host(state.step)),

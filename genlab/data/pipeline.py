@@ -166,6 +166,15 @@ def train_iterator(config, *, process_index: int = 0, process_count: int = 1) ->
   return TrainIterator(grain.MapDataset.source(batches))
 
 
+def train_pixel_mean(config) -> np.ndarray:
+  """The mean training image, float32 (H, W, C) in [0, 1] (after binarization's expectation),
+  e.g. to start a sigmoid output layer at the data marginals as Goodfellow et al.'s code does."""
+  s = settings(config)
+  images = source_lib.load_split(s['name'], s['splits']['train'], s['data_dir'],
+                                 **s['preprocess']).images
+  return (images.mean(axis=0, dtype=np.float64) / 255.0).astype(np.float32)
+
+
 def eval_batches(config, split: str, batch_size: int, *, process_index: int = 0,
                  process_count: int = 1) -> Iterator[dict]:
   """One ordered pass over `split` in global batches of `batch_size`, this process's rows.

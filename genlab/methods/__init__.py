@@ -36,8 +36,9 @@ class Method:
   # (state, batch, key) -> metrics as *sums* over the real (mask == 1) examples; the trainer
   # adds them up over the split and divides by the number of real examples.
   eval_step: Callable[[Any, dict, jax.Array], Metrics]
-  # (state, key, n) -> float32 images (n, H, W, C) in [0, 1]; `n` is static.
-  sample: Callable[[Any, jax.Array, int], jax.Array]
+  # (state, key, n) -> float32 images (n, H, W, C) in [0, 1]; `n` is static. None for
+  # methods that do not generate (a classifier): --mode=sample then stops with a clear error.
+  sample: Optional[Callable[[Any, jax.Array, int], jax.Array]] = None
   # Like eval_step but for the final test evaluation written to results.json (e.g. IWAE with
   # k=5000). Defaults to eval_step.
   test_step: Optional[Callable[[Any, dict, jax.Array], Metrics]] = None

@@ -163,12 +163,13 @@ def load_classifier(workdir: str, chunk_size: int = 500) -> Embedding:
 
 
 def ensure_classifier(workdir: str, config_arg: Optional[str] = None,
-                      chunk_size: int = 500) -> Embedding:
+                      chunk_size: int = 500, data_dir: Optional[str] = None) -> Embedding:
   """load_classifier, after training configs/classifier_mnist.py into `workdir` if needed.
 
   Trains when the workdir has no checkpoint, or has one but no results.json (an interrupted
   run, which then resumes to its end). A workdir with its own config.json keeps that config;
-  otherwise get_config(config_arg) of configs/classifier_mnist.py is used.
+  otherwise get_config(config_arg) of configs/classifier_mnist.py is used, reading its data
+  from `data_dir` (the calling run's config.data_dir) when given.
   """
   finished = bool(_checkpoint_steps(workdir)) and os.path.isfile(
       os.path.join(workdir, 'results.json'))
@@ -177,6 +178,8 @@ def ensure_classifier(workdir: str, config_arg: Optional[str] = None,
       config = _saved_config(workdir)
     else:
       config = _default_config(config_arg)
+      if data_dir:
+        config.data_dir = data_dir
     logging.warning('No trained digit classifier in %s: training one now (%s%s; a few '
                     'minutes on a CPU).', workdir, CONFIG_FILE,
                     f':{config_arg}' if config_arg else '')

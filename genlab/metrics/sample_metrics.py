@@ -1,0 +1,170 @@
+"""The evaluator of sample quality for any generative method, run by the trainer.
+
+At each eval (on data.eval_split) and at the end (on data.test_split) the trainer draws
+samples with the method's `sample` and calls `SampleMetrics.evaluate`. Features and class
+probabilities come from genlab's own digit classifier (configs/classifier_mnist.py, trained
+into config.eval.classifier_workdir first when it is missing), the in-domain stand-in for
+Inception. Names (config.eval.sample_metrics / test_sample_metrics):
+
+  fid               Frechet distance of classifier features, samples vs the split
+  classifier_score  exp E KL(p(y|x) || p(y)), the Inception-score analogue (and its std)
+  coverage          classes predicted for at least one sample (modes, coverage) and the KL
+                    of the predicted-class histogram from the split's label frequencies
+  precision_recall  Kynkaanniemi et al. 2019, k = eval.precision_recall_k, equal set sizes
+  parzen            Goodfellow et al. 2014 Gaussian-window log-likelihood in pixel space:
+                    sigma by cross-validation on data.eval_split, mean and standard error on
+                    data.test_split (final evaluation only)
+
+`reference()` computes the same numbers with real training images in place of samples
+(real-vs-real, train vs test split), so every figure can be read against what real data
+scores with the same sample counts.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import numpy as np
+from absl import logging
+
+from genlab import data as data_lib
+from genlab.errors import UserError
+from genlab.metrics import parzen as parzen_lib
+from genlab.metrics import sample_quality
+
+SAMPLE_METRICS = ('fid', 'classifier_score', 'coverage', 'precision_recall', 'parzen')
+_NEEDS_CLASSIFIER = ('fid', 'classifier_score', 'coverage', 'precision_recall')
+
+Draw = Callable[[int], np.ndarray]  # n -> float32 images (n, H, W, C) in [0, 1]
+
+
+def _names(config, key):
+  names = tuple(config.get('eval', {}).get(key, ()) or ())
+  unknown = sorted(set(names) - set(SAMPLE_METRICS))
+  if unknown:
+    raise UserError(f'config.eval.{key} has unknown metrics {unknown}: choose from '
+                    f'{list(SAMPLE_METRICS)}.')
+  return names
+
+
+class SampleMetrics:
+  """Real-data features, the classifier, and the metric computations of one config."""
+
+  def __init__(self, config, data_info):
+    self.config = config
+    self.data_info = data_info
+    self.eval_names = tuple(n for n in _names(config, 'sample_metrics') if n != 'parzen')
+    self.test_names = _names(config, 'test_sample_metrics')
+    ev = config.eval
+    self.num_samples = int(ev.get('num_metric_samples', 4000))
+    self.parzen_samples = int(ev.get('parzen_samples', 10_000))
+    self.k = int(ev.get('precision_recall_k', 3))
+    if self.num_samples < 2 or self.parzen_samples < 1 or self.k < 1:
+      raise UserError('config.eval.num_metric_samples must be >= 2, eval.parzen_samples and '
+                      'eval.precision_recall_k >= 1.')
+    self._classifier = None
+    self._images: dict[str, np.ndarray] = {}
+    self._labels: dict[str, np.ndarray] = {}
+    self._features: dict[str, tuple] = {}
+
+  @property
+  def enabled(self) -> bool:
+    return bool(self.eval_names or self.test_names)
+
+  # -- inputs --------------------------------------------------------------------------------
+  def prepare(self) -> None:
+    """Loads (or first trains) the classifier, so a bad setup fails before training."""
+    if set(self.eval_names + self.test_names) & set(_NEEDS_CLASSIFIER):
+      self.classifier  # pylint: disable=pointless-statement
+
+  @property
+  def classifier(self):
+    if self._classifier is None:
+      from genlab.metrics import embedding  # pylint: disable=g-import-not-at-top
+      ev = self.config.eval
+      self._classifier = embedding.ensure_classifier(
+          ev.get('classifier_workdir', 'runs/classifier_mnist'),
+          ev.get('classifier_arg', '') or None, data_dir=self.config.get('data_dir'))
+      want, have = tuple(self._classifier.image_shape), tuple(self.data_info.image_shape)
+      if want != have:
+        raise UserError(
+            f'The metric classifier in {ev.classifier_workdir} takes {want} images but data '
+            f"set '{self.data_info.name}' has {have}: the classifier-based metrics are for "
+            'digits; set --config.eval.sample_metrics=() and test_sample_metrics=() (or '
+            "('parzen',)), or point eval.classifier_workdir at a classifier of this data.")
+    return self._classifier
+
+  def real_images(self, role: str) -> np.ndarray:
+    """All images of the train/eval/test split as float32 in [0, 1], never binarized."""
+    if role not in self._images:
+      config = self.config.copy_and_resolve_references()
+      with config.unlocked():
+        config.data.binarize = 'none'
+      split = data_lib.settings(config)['splits'][role]
+      batches = list(data_lib.eval_batches(config, split, 500))
+      self._images[role] = np.concatenate([b['image'][b['mask'] > 0] for b in batches])
+      self._labels[role] = np.concatenate([b['label'][b['mask'] > 0] for b in batches])
+    return self._images[role]
+
+  def label_frequencies(self, role: str) -> np.ndarray:
+    self.real_images(role)
+    counts = np.bincount(self._labels[role], minlength=self.classifier.num_classes)
+    return counts / counts.sum()
+
+  def _real_features(self, role: str):
+    if role not in self._features:
+      self._features[role] = self.classifier.embed(self.real_images(role))
+    return self._features[role]
+
+  # -- metrics -------------------------------------------------------------------------------
+  def _classifier_metrics(self, names, fake_images, role):
+    out = {}
+    feats, probs = self.classifier.embed(fake_images)
+    real_feats, _ = self._real_features(role)
+    if 'fid' in names:
+      out['fid'] = sample_quality.fid(feats, real_feats)
+    if 'classifier_score' in names:
+      mean, std = sample_quality.classifier_score(probs)
+      out['classifier_score'], out['classifier_score_std'] = mean, std
+    if 'coverage' in names:
+      cov = sample_quality.class_coverage(probs, self.label_frequencies(role))
+      out.update(modes=cov['modes'], coverage=cov['coverage'], class_kl=cov['kl_to_reference'])
+    if 'precision_recall' in names:
+      n = min(len(feats), len(real_feats))  # equal set sizes, as Kynkaanniemi et al. use
+      pr = sample_quality.precision_recall(real_feats[:n], feats[:n], k=self.k)
+      out.update(precision=pr['precision'], recall=pr['recall'])
+    return {k: float(v) for k, v in out.items()}
+
+  def _parzen(self, samples):
+    est = parzen_lib.parzen_estimate(samples, self.real_images('eval'), self.real_images('test'))
+    return {'parzen_ll': float(est['mean']), 'parzen_stderr': float(est['stderr']),
+            'parzen_sigma': float(est['sigma'])}
+
+  def evaluate(self, draw: Draw, role: str) -> dict[str, float]:
+    """Metrics of the method's samples against split `role` ('eval' or 'test')."""
+    names = self.eval_names if role == 'eval' else self.test_names
+    if not names:
+      return {}
+    out = {}
+    n = max(self.num_samples, self.parzen_samples if 'parzen' in names else 0)
+    samples = draw(n)
+    if set(names) & set(_NEEDS_CLASSIFIER):
+      out.update(self._classifier_metrics(names, samples[:self.num_samples], role))
+    if 'parzen' in names:
+      out.update(self._parzen(samples[:self.parzen_samples]))
+    return out
+
+  def reference(self) -> dict[str, float]:
+    """The test metrics with real training images as the 'samples' (train vs test)."""
+    train = self.real_images('train')
+    if len(train) < self.num_samples:
+      logging.warning('Real-vs-real reference uses all %d training images (fewer than '
+                      'eval.num_metric_samples=%d).', len(train), self.num_samples)
+
+    def draw(n):
+      return train[:n]
+    return self.evaluate(draw, 'test')
+
+
+def make(config, data_info) -> Optional[SampleMetrics]:
+  metrics = SampleMetrics(config, data_info)
+  return metrics if metrics.enabled else None

@@ -1,0 +1,195 @@
+"""The GAN method: losses against their equations, the alternation, EMA, bad input, learning."""
+import importlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from genlab.data.source import DataInfo
+from genlab.errors import UserError
+from genlab.methods import gan
+
+INFO = DataInfo(name='fake', image_shape=(8, 8, 1), num_classes=10,
+                num_examples={'train': 64, 'eval': 16, 'test': 16})
+UNLABELED = DataInfo(name='faces', image_shape=(8, 8, 1), num_classes=0,
+                     num_examples={'train': 64, 'eval': 16, 'test': 16})
+
+
+def tiny_config(**overrides):
+  c = importlib.import_module('configs.gan_mnist').get_config('smoke')
+  with c.unlocked():
+    c.batch_size = 16
+    c.eval.sample_metrics = ()
+    c.eval.test_sample_metrics = ()
+    for key, value in overrides.items():
+      node = c
+      *path, last = key.split('.')
+      for p in path:
+        node = node[p]
+      node[last] = value
+  return c
+
+
+def batch(n=16, value=0.5, seed=0):
+  rng = np.random.default_rng(seed)
+  return {'image': jnp.asarray(np.clip(value + 0.05 * rng.standard_normal((n, 8, 8, 1)), 0, 1),
+                               jnp.float32),
+          'label': jnp.asarray(rng.integers(0, 10, n), jnp.int32)}
+
+
+# -- losses --------------------------------------------------------------------------------------
+def test_losses_match_their_equations():
+  r, f = jnp.array([2.0, -1.0]), jnp.array([0.5, -3.0])
+  sig = jax.nn.sigmoid
+  np.testing.assert_allclose(gan.discriminator_loss('minimax', r, f),
+                             -jnp.log(sig(r)) - jnp.log(1 - sig(f)), rtol=1e-5)
+  np.testing.assert_allclose(gan.generator_loss('minimax', f), jnp.log(1 - sig(f)), rtol=1e-5)
+  np.testing.assert_allclose(gan.generator_loss('non_saturating', f), -jnp.log(sig(f)),
+                             rtol=1e-5)
+  np.testing.assert_allclose(gan.discriminator_loss('lsgan', r, f),
+                             0.5 * (r - 1) ** 2 + 0.5 * f ** 2)
+  np.testing.assert_allclose(gan.generator_loss('lsgan', f), 0.5 * (f - 1) ** 2)
+  np.testing.assert_allclose(gan.discriminator_loss('wgan_gp', r, f), f - r)
+  np.testing.assert_allclose(gan.discriminator_loss('hinge', r, f),
+                             np.maximum(0, 1 - r) + np.maximum(0, 1 + f))
+  np.testing.assert_allclose(gan.generator_loss('hinge', f), -f)
+
+
+def test_minimax_and_non_saturating_push_the_generator_the_same_way():
+  f = jnp.linspace(-4.0, 4.0, 9)
+  g_mm = jax.grad(lambda l: gan.generator_loss('minimax', l).sum())(f)
+  g_ns = jax.grad(lambda l: gan.generator_loss('non_saturating', l).sum())(f)
+  assert np.all(g_mm < 0) and np.all(g_ns < 0)  # both raise D(G(z))
+  # ... but minimax saturates where D rejects the samples (Goodfellow et al. 2014, Sec. 3).
+  assert abs(g_mm[0]) < 0.05 and abs(g_ns[0]) > 0.95
+
+
+def test_gradient_penalty_of_a_linear_critic_is_exact():
+  w = jnp.asarray(np.random.default_rng(0).standard_normal((8, 8, 1)), jnp.float32)
+  critic = lambda x: jnp.sum(x * w, axis=(1, 2, 3))
+  real, fake = batch()['image'], batch(value=0.2, seed=1)['image']
+  gp = gan.gradient_penalty(critic, real, fake, jax.random.key(0))
+  np.testing.assert_allclose(gp, (jnp.linalg.norm(w) - 1) ** 2 * np.ones(16), rtol=1e-5)
+
+
+def test_slerp_keeps_the_ends_and_the_norm_of_orthogonal_unit_vectors():
+  a, b = jnp.array([[1.0, 0.0]]), jnp.array([[0.0, 1.0]])
+  path = gan.slerp(a, b, jnp.linspace(0, 1, 5))[0]
+  np.testing.assert_allclose(path[0], a[0], atol=1e-6)
+  np.testing.assert_allclose(path[-1], b[0], atol=1e-6)
+  np.testing.assert_allclose(jnp.linalg.norm(path, axis=-1), 1.0, atol=1e-6)
+
+
+def test_ema_decay_warms_up_then_stays_at_the_configured_value():
+  assert float(gan.ema_decay(0.999, 0)) == pytest.approx(0.1)
+  assert float(gan.ema_decay(0.999, 10 ** 6)) == pytest.approx(0.999)
+
+
+# -- bad input -----------------------------------------------------------------------------------
+@pytest.mark.parametrize('overrides, info, message', [
+    ({'loss.kind': 'wasserstein'}, INFO, 'loss.kind'),
+    ({'loss.n_critic': 0}, INFO, 'n_critic'),
+    ({'loss.n_critic': 3}, INFO, 'not divisible'),
+    ({'model.conditional': True}, UNLABELED, "no 'label'"),
+    ({'model.kind': 'dcgan', 'loss.kind': 'wgan_gp', 'model.d_norm': 'batch'}, INFO, 'd_norm'),
+    ({'ema_decay': 1.0}, INFO, 'ema_decay'),
+    ({'model.kind': 'dcgan'}, DataInfo('odd', (10, 10, 1), 0, {}), 'DCGAN needs'),
+])
+def test_bad_config_is_one_clear_error(overrides, info, message):
+  with pytest.raises(UserError, match=message):
+    gan.make(tiny_config(**overrides), info)
+
+
+# -- the step ------------------------------------------------------------------------------------
+@pytest.mark.parametrize('kind', gan.LOSSES)
+def test_one_step_of_every_loss_is_finite_and_updates_both_players(kind):
+  m = gan.make(tiny_config(**{'loss.kind': kind}), INFO)
+  state = m.init(jax.random.key(0))
+  new, metrics = jax.jit(m.train_step)(state, batch(), jax.random.key(1))
+  assert all(np.isfinite(float(v)) for v in metrics.values())
+  for name in ('g_params', 'd_params'):
+    moved = jax.tree.map(lambda a, b: float(jnp.max(jnp.abs(a - b))), getattr(state, name),
+                         getattr(new, name))
+    assert max(jax.tree.leaves(moved)) > 0, name
+  assert int(new.step) == 1
+  assert kind != 'wgan_gp' or float(metrics['gradient_penalty']) > 0
+
+
+def test_n_critic_discriminator_updates_per_generator_update():
+  m = gan.make(tiny_config(**{'loss.n_critic': 4}), INFO)
+  state = m.init(jax.random.key(0))
+  new, _ = jax.jit(m.train_step)(state, batch(), jax.random.key(1))
+  # Adam's step counters: 4 discriminator updates, 1 generator update.
+  assert int(new.d_opt_state[0].count) == 4
+  assert int(new.g_opt_state[0].count) == 1
+
+
+def test_ema_follows_the_generator_and_is_what_samples_use():
+  m = gan.make(tiny_config(ema_decay=0.0), INFO)
+  state = m.init(jax.random.key(0))
+  step = jax.jit(m.train_step)
+  for i in range(3):
+    state, _ = step(state, batch(seed=i), jax.random.key(i))
+  leaves = zip(jax.tree.leaves(state.ema_params), jax.tree.leaves(state.g_params))
+  assert all(np.array_equal(a, b) for a, b in leaves)  # decay 0: EMA == weights
+
+  m = gan.make(tiny_config(ema_decay=0.99), INFO)
+  state = m.init(jax.random.key(0))
+  for i in range(3):
+    state, _ = jax.jit(m.train_step)(state, batch(seed=i), jax.random.key(i))
+  assert not np.array_equal(jax.tree.leaves(state.ema_params)[0],
+                            jax.tree.leaves(state.g_params)[0])
+  s1 = m.sample(state, jax.random.key(5), 4)
+  swapped = state.replace(ema_params=state.g_params)
+  assert not np.allclose(s1, m.sample(swapped, jax.random.key(5), 4))
+  assert s1.shape == (4, 8, 8, 1) and float(s1.min()) >= 0 and float(s1.max()) <= 1
+
+
+@pytest.mark.parametrize('kind', ['mlp', 'dcgan'])
+def test_the_generator_learns_the_data_mean(kind):
+  """Data: 8x8 images of brightness ~0.8; after 300 steps the samples' mean moves toward it."""
+  overrides = {'model.kind': kind, 'ema_decay': 0.0, 'g_optimizer.learning_rate': 1e-3,
+               'd_optimizer.learning_rate': 1e-3, 'model.d_input_dropout': 0.0,
+               'model.d_hidden_dropout': 0.0}
+  if kind == 'dcgan':
+    info = DataInfo('fake', (8, 8, 1), 10, {})
+  else:
+    info = INFO
+  m = gan.make(tiny_config(**overrides), info)
+  state = m.init(jax.random.key(0))
+  step = jax.jit(m.train_step)
+  gap0 = abs(float(jnp.mean(m.sample(state, jax.random.key(9), 64))) - 0.8)
+  for i in range(300):
+    state, metrics = step(state, batch(value=0.8, seed=i), jax.random.key(i))
+  gap = abs(float(jnp.mean(m.sample(state, jax.random.key(9), 64))) - 0.8)
+  assert gap < 0.5 * gap0, (gap0, gap)
+
+
+def test_conditional_generator_and_visuals():
+  m = gan.make(tiny_config(**{'model.conditional': True}), INFO)
+  state = m.init(jax.random.key(0))
+  grids = m.visualize(state, jax.random.key(1), None)
+  assert set(grids) == {'samples', 'samples_by_class', 'interpolation'}
+  assert grids['samples_by_class'].shape[0] == 10 * 8 + 9  # one row per class
+  evals = m.eval_step(state, dict(batch(), mask=jnp.ones(16)), jax.random.key(2))
+  assert 0 <= float(evals['d_accuracy']) <= 16
+
+
+def test_spectral_norm_bounds_the_discriminator_kernels():
+  m = gan.make(tiny_config(**{'model.spectral_norm': True}), INFO)
+  state = m.init(jax.random.key(0))
+  step = jax.jit(m.train_step)
+  for i in range(5):
+    state, metrics = step(state, batch(seed=i), jax.random.key(i))
+  assert np.isfinite(float(metrics['d_loss']))
+  # The power-iteration vectors live in the discriminator's stats and are updated.
+  assert jax.tree.leaves(state.d_stats)
+
+
+def test_max_col_norm_projects_only_the_long_kernel_columns():
+  params = {'Dense_0': {'kernel': jnp.array([[3.0, 0.1], [4.0, 0.2]]), 'bias': jnp.array([9., 9.])}}
+  out = gan.max_col_norm(params, 1.0)
+  np.testing.assert_allclose(out['Dense_0']['kernel'][:, 0], [0.6, 0.8], rtol=1e-6)
+  np.testing.assert_allclose(out['Dense_0']['kernel'][:, 1], [0.1, 0.2])  # already inside
+  np.testing.assert_allclose(out['Dense_0']['bias'], [9.0, 9.0])  # biases untouched
