@@ -31,7 +31,7 @@ def get_config(arg=None):
                  g_hidden_dims=(1200, 1200), g_output_bias='marginals', g_init_range=0.05,
                  d_init_range=0.005,
                  d_hidden_dims=(240, 240), maxout_pieces=5, d_input_dropout=0.2,
-                 d_hidden_dropout=0.5, d_max_col_norm=1.9365, conditional=False,
+                 d_hidden_dropout=0.5, d_max_col_norm=0.0, conditional=False,
                  spectral_norm=False, d_norm='none', dtype='float32')
   c.loss = dict(kind='non_saturating', n_critic=1, gp_weight=10.0)
   c.g_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999, schedule='constant')

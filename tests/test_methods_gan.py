@@ -1,11 +1,15 @@
 """The GAN method: losses against their equations, the alternation, EMA, bad input, learning."""
 import importlib
+import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import ROOT, run_cli
 from genlab.data.source import DataInfo
 from genlab.errors import UserError
 from genlab.methods import gan
@@ -194,3 +198,45 @@ def test_max_col_norm_projects_only_the_long_kernel_columns():
   np.testing.assert_allclose(out['Dense_0']['kernel'][:, 0], [0.6, 0.8], rtol=1e-6)
   np.testing.assert_allclose(out['Dense_0']['kernel'][:, 1], [0.1, 0.2])  # already inside
   np.testing.assert_allclose(out['Dense_0']['bias'], [9.0, 9.0])  # biases untouched
+
+
+# -- bad input through the command line: one line, exit 2, nothing written ------------------------
+def _assert_one_line_error(proc, *words):
+  assert proc.returncode == 2, proc.stderr[-2000:]
+  lines = [l for l in proc.stderr.splitlines() if l.startswith('genlab: error:')]
+  assert len(lines) == 1, proc.stderr[-2000:]
+  for word in words:
+    assert word in lines[0], lines[0]
+  assert 'Traceback' not in proc.stderr
+
+
+@pytest.mark.parametrize('override, words', [
+    ('--config.loss.kind=wasserstein', ('loss.kind', 'wgan_gp')),
+    ('--config.loss.n_critic=0', ('n_critic', '>= 1')),
+])
+def test_cli_bad_gan_config(override, words, data_dir, tmp_path):
+  proc = run_cli('--config', 'configs/dcgan_mnist.py:smoke', '--workdir', str(tmp_path / 'w'),
+                 override)
+  _assert_one_line_error(proc, *words)
+  assert not (tmp_path / 'w' / 'checkpoints').exists()
+
+
+def test_cli_sample_without_checkpoint(data_dir, tmp_path):
+  proc = run_cli('--config', 'configs/gan_mnist.py:smoke', '--workdir', str(tmp_path / 'w'),
+                 '--mode=sample', '--output', str(tmp_path / 's.npz'))
+  _assert_one_line_error(proc, 'No checkpoint', 'train first')
+  assert not (tmp_path / 's.npz').exists()
+
+
+def test_cli_conditional_gan_on_unlabeled_faces(tmp_path):
+  """celeb_a (no 'label' feature) under TFDS's mocking, through run.py's real main."""
+  script = ('import runpy, sys; import tensorflow_datasets as tfds\n'
+            'sys.argv = ["run.py"] + sys.argv[1:]\n'
+            'with tfds.testing.mock_data(num_examples=16):\n'
+            '  runpy.run_path("run.py", run_name="__main__")\n')
+  proc = subprocess.run(
+      [sys.executable, '-c', script, '--config', 'configs/dcgan_celeba.py:smoke',
+       '--workdir', str(tmp_path / 'w'), '--config.model.conditional=True'],
+      cwd=ROOT, capture_output=True, text=True, timeout=300,
+      env=dict(os.environ, JAX_PLATFORMS='cpu'))
+  _assert_one_line_error(proc, 'conditional', "no 'label'")
