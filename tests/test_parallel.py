@@ -54,3 +54,24 @@ def test_2_processes_match_1_process(data_dir, tmp_path):
     _, err = p.communicate(timeout=600)
     assert p.returncode == 0, err[-3000:]
   _assert_close(params_of(single, **OVERRIDES), params_of(multi, **OVERRIDES))
+
+
+def test_dcgan_8_devices_match_1_device(data_dir, tmp_path):
+  """Batch norm statistics are global over the sharded batch, so the GAN step is the same."""
+  config = os.path.join(ROOT, 'configs', 'dcgan_mnist.py') + ':smoke'
+  off = ['--config.eval.sample_metrics=()', '--config.eval.test_sample_metrics=()']
+  for n in (1, 8):
+    run_cli('--config', config, '--workdir', str(tmp_path / f'd{n}'), *STEPS, *off,
+            env=_devices_env(n), check=True)
+  from configs import dcgan_mnist  # pylint: disable=g-import-not-at-top
+  from genlab import train  # pylint: disable=g-import-not-at-top
+
+  def state_of(workdir):
+    c = dcgan_mnist.get_config('smoke')
+    for k, v in OVERRIDES.items():
+      c[k] = v
+    c.eval.sample_metrics, c.eval.test_sample_metrics = (), ()
+    return train.restore(c, workdir)[1]
+  one, eight = state_of(str(tmp_path / 'd1')), state_of(str(tmp_path / 'd8'))
+  _assert_close((one.g_params, one.d_params, one.ema_params),
+                (eight.g_params, eight.d_params, eight.ema_params))
