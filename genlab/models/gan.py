@@ -17,7 +17,11 @@ import jax.numpy as jnp
 
 from genlab.errors import UserError, one_of
 
-CONV_IMPLS = ('xla', 'fast')  # 'fast': sub-pixel / space-to-depth, the same function.
+# 'fast': the generator's stride-2 transposed convolutions as sub-pixel convolutions (the same
+# function and parameters; XLA's CPU backward of nn.ConvTranspose is ~10x slower). The
+# discriminator's strided convolutions stay nn.Conv: their space-to-depth form
+# (layers.SpaceToDepthConv) measured slower on this CPU (benchmarks/conv_cpu.py).
+CONV_IMPLS = ('xla', 'fast')
 D_NORMS = ('batch', 'layer', 'none')
 
 
@@ -145,13 +149,6 @@ def _conv_transpose(impl, **kw):
   return layers.conv_transpose('subpixel', **kw)
 
 
-def _conv(impl, **kw):
-  if one_of(impl, CONV_IMPLS, 'model.conv_impl') == 'xla':
-    return nn.Conv(**kw)
-  from genlab.models import layers  # pylint: disable=g-import-not-at-top
-  return layers.conv('space_to_depth', **kw)
-
-
 class DCGANGenerator(nn.Module):
   """Project-and-reshape, then stride-2 4x4 transposed convs with BN + ReLU, tanh output.
 
@@ -196,7 +193,6 @@ class DCGANDiscriminator(nn.Module):
   num_classes: int = 0
   norm: str = 'batch'
   spectral_norm: bool = False
-  conv_impl: str = 'fast'
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -209,8 +205,8 @@ class DCGANDiscriminator(nn.Module):
       h = jnp.concatenate([h, jnp.broadcast_to(onehot, (*h.shape[:3], self.num_classes))], -1)
     for i in range(n):
       normed = i > 0 and self.norm != 'none'
-      conv = _conv(self.conv_impl, features=self.features * 2 ** i, kernel_size=(4, 4),
-                   strides=(2, 2), padding='SAME', use_bias=not normed, dtype=self.dtype)
+      conv = nn.Conv(features=self.features * 2 ** i, kernel_size=(4, 4), strides=(2, 2),
+                     padding='SAME', use_bias=not normed, dtype=self.dtype)
       h = _call(_maybe_sn(conv, self.spectral_norm), h, self.spectral_norm, train)
       if normed and self.norm == 'batch':
         h = nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype)(h)
@@ -240,5 +236,5 @@ def make_networks(kind: str, image_shape, *, num_classes: int = 0,
   dcgan_plan(image_shape)
   return (DCGANGenerator(tuple(image_shape), features, num_classes, conv_impl, dtype),
           DCGANDiscriminator(tuple(image_shape), features, num_classes, d_norm, spectral_norm,
-                             conv_impl, dtype),
+                             dtype),
           'tanh')
