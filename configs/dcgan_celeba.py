@@ -15,30 +15,15 @@ from genlab import config_defaults
 
 def get_config(arg=None):
   arg = config_defaults.parse_arg(arg, smoke=False)
-  c = config_defaults.base_config()
-  c.method = 'gan'
+  c = config_defaults.gan_config()
   c.dataset = 'celeb_a'
   c.data.center_crop = 108
   c.data.image_size = 64
   c.batch_size = 128
   c.num_train_steps = 50_000
-  c.log_every_steps = 100
-  c.eval_every_steps = 5_000
-  c.checkpoint_every_steps = 5_000
-  c.ema_decay = 0.999
-
-  c.model = dict(kind='dcgan', latent_dim=100, prior='normal', features=64, conditional=False,
-                 g_hidden_dims=(1200, 1200), d_hidden_dims=(240, 240),
-                 d_norm='batch', spectral_norm=False, conv_impl='fast', dtype='float32')
-  c.loss = dict(kind='non_saturating', n_critic=1, gp_weight=10.0)
-  c.g_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999, schedule='constant')
-  c.d_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999, schedule='constant')
-  c.eval.batch_size = 100
+  c.eval_every_steps = c.checkpoint_every_steps = 5_000
   c.eval.sample_metrics = ()
   c.eval.test_sample_metrics = ('parzen',)
-  c.viz = dict(num_samples=100, interpolation_rows=8, interpolation_steps=10)
-
   if arg.smoke:
     config_defaults.gan_smoke(c)
   return c
-

@@ -20,31 +20,12 @@ from genlab import config_defaults
 
 def get_config(arg=None):
   arg = config_defaults.parse_arg(arg, smoke=False)
-  c = config_defaults.base_config()
-  c.method = 'gan'
-  c.dataset = 'mnist5k'
+  c = config_defaults.gan_config()
   c.batch_size = 100
   c.num_train_steps = 10_000
-  c.log_every_steps = 100
-  c.eval_every_steps = 2_000
-  c.checkpoint_every_steps = 2_000
-  c.ema_decay = 0.999
-
-  c.model = dict(kind='mlp', features=64, latent_dim=100, prior='normal',
-                 g_hidden_dims=(1200, 1200), g_output_bias='marginals', g_init_range=0.05,
-                 d_init_range=0.005,
-                 d_hidden_dims=(240, 240), maxout_pieces=5, d_input_dropout=0.2,
-                 d_hidden_dropout=0.5, d_max_col_norm=0.0, conditional=False,
-                 spectral_norm=True, d_norm='none', dtype='float32')
-  c.loss = dict(kind='non_saturating', n_critic=1, gp_weight=10.0)
-  c.g_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999, schedule='constant')
-  c.d_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999, schedule='constant')
-  c.eval.batch_size = 100
-  c.eval.sample_metrics = ('fid', 'classifier_score', 'coverage', 'precision_recall')
-  c.eval.test_sample_metrics = ('fid', 'classifier_score', 'coverage', 'precision_recall',
-                                'parzen')
-  c.viz = dict(num_samples=100, interpolation_rows=8, interpolation_steps=10)
-
+  c.eval_every_steps = c.checkpoint_every_steps = 2_000
+  c.model.update(kind='mlp', g_output_bias='marginals', g_init_range=0.05, d_init_range=0.005,
+                 spectral_norm=True)
   if arg.smoke:
     config_defaults.gan_smoke(c)
   return c

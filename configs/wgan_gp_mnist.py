@@ -13,29 +13,12 @@ from genlab import config_defaults
 
 def get_config(arg=None):
   arg = config_defaults.parse_arg(arg, smoke=False)
-  c = config_defaults.base_config()
-  c.method = 'gan'
-  c.dataset = 'mnist5k'
-  c.batch_size = 320                  # 5 critic batches of 64
-  c.num_train_steps = 5_000
-  c.log_every_steps = 100
-  c.eval_every_steps = 1_000
-  c.checkpoint_every_steps = 1_000
-  c.ema_decay = 0.999
-
-  c.model = dict(kind='dcgan', latent_dim=100, prior='normal', features=64, conditional=False,
-                 g_hidden_dims=(1200, 1200), d_hidden_dims=(240, 240),
-                 d_norm='none', spectral_norm=False, conv_impl='fast', dtype='float32')
+  c = config_defaults.gan_config()
+  c.batch_size = 320                   # 5 critic batches of 64
+  c.model.d_norm = 'none'
   c.loss = dict(kind='wgan_gp', n_critic=5, gp_weight=10.0)
-  c.g_optimizer = dict(name='adam', learning_rate=1e-4, b1=0.5, b2=0.9, schedule='constant')
-  c.d_optimizer = dict(name='adam', learning_rate=1e-4, b1=0.5, b2=0.9, schedule='constant')
-  c.eval.batch_size = 100
-  c.eval.sample_metrics = ('fid', 'classifier_score', 'coverage', 'precision_recall')
-  c.eval.test_sample_metrics = ('fid', 'classifier_score', 'coverage', 'precision_recall',
-                                'parzen')
-  c.viz = dict(num_samples=100, interpolation_rows=8, interpolation_steps=10)
-
+  c.g_optimizer.learning_rate = c.d_optimizer.learning_rate = 1e-4
+  c.g_optimizer.b2 = c.d_optimizer.b2 = 0.9
   if arg.smoke:
     config_defaults.gan_smoke(c)
   return c
-

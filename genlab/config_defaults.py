@@ -63,6 +63,42 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
   return out
 
 
+def gan_config() -> ml_collections.ConfigDict:
+  """DCGAN on mnist5k (configs/dcgan_mnist.py); the other GAN configs change what differs.
+
+  `model` holds the keys of both network families (genlab/models/gan.py), so any of them can
+  be overridden from the command line whatever model.kind is.
+  """
+  c = base_config()
+  c.method = 'gan'
+  c.dataset = 'mnist5k'
+  c.batch_size = 64
+  c.num_train_steps = 5_000
+  c.log_every_steps = 100
+  c.eval_every_steps = 1_000
+  c.checkpoint_every_steps = 1_000
+  c.ema_decay = 0.999                  # 0 turns the EMA of the generator off
+  c.model = dict(
+      kind='dcgan', latent_dim=100, prior='normal', conditional=False, dtype='float32',
+      # DCGAN: base width, discriminator normalisation, transposed-conv implementation
+      features=64, d_norm='batch', conv_impl='fast',
+      # Goodfellow et al.'s MLP generator and maxout discriminator
+      g_hidden_dims=(1200, 1200), g_output_bias='zeros', d_hidden_dims=(240, 240),
+      maxout_pieces=5, d_input_dropout=0.2, d_hidden_dropout=0.5, d_max_col_norm=0.0,
+      g_init_range=ml_collections.FieldReference(None, field_type=float),
+      d_init_range=ml_collections.FieldReference(None, field_type=float),
+      spectral_norm=False)
+  c.loss = dict(kind='non_saturating', n_critic=1, gp_weight=10.0)
+  c.g_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999, schedule='constant')
+  c.d_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999, schedule='constant')
+  c.eval.batch_size = 100
+  c.eval.sample_metrics = ('fid', 'classifier_score', 'coverage', 'precision_recall')
+  c.eval.test_sample_metrics = ('fid', 'classifier_score', 'coverage', 'precision_recall',
+                                'parzen')
+  c.viz = dict(num_samples=100, interpolation_rows=8, interpolation_steps=10)
+  return c
+
+
 def gan_smoke(c: ml_collections.ConfigDict) -> None:
   """The tiny variant shared by the GAN configs: a few steps of narrow networks."""
   c.batch_size = 16 * c.loss.n_critic
