@@ -2,7 +2,7 @@
 
 Both players, their optimizer states and the EMA of the generator live in one `GANState`;
 one call of `train_step` is one generator update preceded by `loss.n_critic` discriminator
-updates (a `lax.scan` inside the jitted step), so the spine's trainer, checkpoints and
+updates (unrolled inside the jitted step), so the spine's trainer, checkpoints and
 data-parallel step run it unchanged. `config.batch_size` counts the real examples one step
 consumes: each critic update sees its own batch_size / n_critic of them (Gulrajani et al.
 2017, Algorithm 1, draws a fresh real batch per critic iteration).
@@ -192,6 +192,7 @@ def build_networks(config, data_info, num_classes):
       d_norm=model.get('d_norm', 'batch'),
       spectral_norm=bool(model.get('spectral_norm', False)),
       conv_impl=model.get('conv_impl', 'fast'),
+      d_conv_impl=model.get('d_conv_impl', 'xla'),
       dtype=jnp.dtype(one_of(model.get('dtype', 'float32'), ('float32', 'bfloat16'),
                               'model.dtype')))
 
@@ -249,7 +250,7 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
         ema_params=jax.tree.map(jnp.copy, g_params))
 
   def critic_update(g_params, g_stats, carry, inputs):
-    """One discriminator step on one real batch (the body of the n_critic scan)."""
+    """One discriminator step on one real batch (one of the n_critic)."""
     d_params, d_stats, d_opt_state = carry
     x_real, labels, key = inputs
     z_key, gp_key, drop_key = jax.random.split(key, 3)
@@ -284,10 +285,15 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
     x_NxBx = jnp.swapaxes(x.reshape(b, n_critic, *x.shape[1:]), 0, 1)
     labels_NxB = labels.reshape(b, n_critic).T
     keys = jax.random.split(jax.random.fold_in(key, 0), n_critic)
-    (d_params, d_stats, d_opt_state), d_metrics = jax.lax.scan(
-        functools.partial(critic_update, state.g_params, state.g_stats),
-        (state.d_params, state.d_stats, state.d_opt_state), (x_NxBx, labels_NxB, keys))
-    d_metrics = jax.tree.map(jnp.mean, d_metrics)
+    # Unrolled, not lax.scan: convolutions inside an XLA while loop ran 14x slower on the CPU
+    # (DCGAN step 1016 ms -> 70 ms at batch 64); n_critic is small.
+    carry, history = (state.d_params, state.d_stats, state.d_opt_state), []
+    for i in range(n_critic):
+      carry, metrics = critic_update(state.g_params, state.g_stats, carry,
+                                     (x_NxBx[i], labels_NxB[i], keys[i]))
+      history.append(metrics)
+    d_params, d_stats, d_opt_state = carry
+    d_metrics = jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *history)
 
     z_key, drop_key = jax.random.split(jax.random.fold_in(key, 1))
     z, g_labels = prior(z_key, b), labels_NxB[-1]

@@ -22,6 +22,7 @@ from genlab.errors import UserError, one_of
 # discriminator's strided convolutions stay nn.Conv: their space-to-depth form
 # (layers.SpaceToDepthConv) measured slower on this CPU (benchmarks/conv_cpu.py).
 CONV_IMPLS = ('xla', 'fast')
+D_CONV_IMPLS = ('xla', 'space_to_depth')
 D_NORMS = ('batch', 'layer', 'none')
 
 
@@ -149,6 +150,13 @@ def _conv_transpose(impl, **kw):
   return layers.conv_transpose('subpixel', **kw)
 
 
+def _conv(impl, **kw):
+  if one_of(impl, D_CONV_IMPLS, 'model.d_conv_impl') == 'xla':
+    return nn.Conv(**kw)
+  from genlab.models import layers  # pylint: disable=g-import-not-at-top
+  return layers.conv('space_to_depth', **kw)
+
+
 class DCGANGenerator(nn.Module):
   """Project-and-reshape, then stride-2 4x4 transposed convs with BN + ReLU, tanh output.
 
@@ -193,6 +201,7 @@ class DCGANDiscriminator(nn.Module):
   num_classes: int = 0
   norm: str = 'batch'
   spectral_norm: bool = False
+  conv_impl: str = 'xla'
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -205,8 +214,8 @@ class DCGANDiscriminator(nn.Module):
       h = jnp.concatenate([h, jnp.broadcast_to(onehot, (*h.shape[:3], self.num_classes))], -1)
     for i in range(n):
       normed = i > 0 and self.norm != 'none'
-      conv = nn.Conv(features=self.features * 2 ** i, kernel_size=(4, 4), strides=(2, 2),
-                     padding='SAME', use_bias=not normed, dtype=self.dtype)
+      conv = _conv(self.conv_impl, features=self.features * 2 ** i, kernel_size=(4, 4),
+                   strides=(2, 2), padding='SAME', use_bias=not normed, dtype=self.dtype)
       h = _call(_maybe_sn(conv, self.spectral_norm), h, self.spectral_norm, train)
       if normed and self.norm == 'batch':
         h = nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype)(h)
@@ -223,7 +232,7 @@ def make_networks(kind: str, image_shape, *, num_classes: int = 0,
                   g_hidden_dims=(1200, 1200), d_hidden_dims=(240, 240), maxout_pieces=5,
                   d_dropout=(0.2, 0.5), g_output_bias=None, init_ranges=(None, None),
                   features: int = 64, d_norm: str = 'batch', spectral_norm: bool = False,
-                  conv_impl: str = 'fast', dtype=jnp.float32):
+                  conv_impl: str = 'fast', d_conv_impl: str = 'xla', dtype=jnp.float32):
   """(generator, discriminator, output range) for model.kind 'mlp' (Goodfellow) or 'dcgan'."""
   kind = one_of(kind, ('mlp', 'dcgan'), 'model.kind')
   if kind == 'mlp':
@@ -236,5 +245,5 @@ def make_networks(kind: str, image_shape, *, num_classes: int = 0,
   dcgan_plan(image_shape)
   return (DCGANGenerator(tuple(image_shape), features, num_classes, conv_impl, dtype),
           DCGANDiscriminator(tuple(image_shape), features, num_classes, d_norm, spectral_norm,
-                             dtype),
+                             d_conv_impl, dtype),
           'tanh')
