@@ -109,7 +109,7 @@ def test_fuse_phases_default():
   x, w = _x((1, 4, 4, 2)), _x((4, 4, 2, layers.FUSE_PHASES_BELOW), seed=3)
   def n_convs(w):
     jaxpr = jax.make_jaxpr(lambda x, w: layers.subpixel_conv_transpose(x, w, (2, 2)))(x, w)
-    return sum(e.primitive.name == 'conv_general_dilated' for e in jaxpr.eqns)
+    return sum(e.primitive.name in ('conv_general_dilated', 'dot_general') for e in jaxpr.eqns)
   assert n_convs(w) == 4
   assert n_convs(w[..., :layers.FUSE_PHASES_BELOW - 1]) == 1
 
@@ -195,3 +195,20 @@ def test_unsupported_options_raise_user_error():
   with pytest.raises(UserError, match='feature_group_count'):
     layers.SpaceToDepthConv(2, (3, 3), (2, 2), feature_group_count=2).init(
         jax.random.key(0), jnp.zeros((1, 4, 4, 2)))
+
+
+@pytest.mark.parametrize('shape, k, s, padding', [
+    ((2, 14, 14, 6), 4, 2, 'SAME'), ((2, 7, 7, 5), 3, 1, 'SAME'), ((2, 9, 8, 3), 5, 2, 'VALID'),
+    ((2, 7, 7, 4), 2, 1, [(1, 0), (0, 1)])])
+def test_matmul_conv_equals_nn_conv_with_gradients(shape, k, s, padding):
+  x = jax.random.normal(jax.random.key(0), shape)
+  ref = nn.Conv(7, (k, k), strides=(s, s), padding=padding)
+  mine = layers.MatmulConv(7, (k, k), strides=(s, s), padding=padding)
+  params = ref.init(jax.random.key(1), x)
+  assert jax.tree.map(jnp.shape, params) == jax.tree.map(jnp.shape, mine.init(jax.random.key(1), x))
+  loss = lambda m: lambda p, x: jnp.sum(jnp.sin(m.apply(p, x)))
+  np.testing.assert_allclose(mine.apply(params, x), ref.apply(params, x), atol=1e-5)
+  g_ref = jax.grad(loss(ref), argnums=(0, 1))(params, x)
+  g_mine = jax.grad(loss(mine), argnums=(0, 1))(params, x)
+  for a, b in zip(jax.tree.leaves(g_mine), jax.tree.leaves(g_ref)):
+    np.testing.assert_allclose(a, b, atol=1e-4)

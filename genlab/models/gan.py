@@ -19,10 +19,10 @@ from genlab.errors import UserError, one_of
 
 # 'fast': the generator's stride-2 transposed convolutions as sub-pixel convolutions (the same
 # function and parameters; XLA's CPU backward of nn.ConvTranspose is ~10x slower). The
-# discriminator's strided convolutions stay nn.Conv: their space-to-depth form
-# (layers.SpaceToDepthConv) measured slower on this CPU (benchmarks/conv_cpu.py).
+# discriminator's strided convolutions: 'xla' (nn.Conv), 'matmul' (im2col + one GEMM, faster
+# on the CPU at batch 256) or 'space_to_depth' (measured slower; benchmarks/conv_cpu.py).
 CONV_IMPLS = ('xla', 'fast')
-D_CONV_IMPLS = ('xla', 'space_to_depth')
+D_CONV_IMPLS = ('xla', 'space_to_depth', 'matmul')
 D_NORMS = ('batch', 'layer', 'none')
 
 
@@ -154,7 +154,7 @@ def _conv(impl, **kw):
   if one_of(impl, D_CONV_IMPLS, 'model.d_conv_impl') == 'xla':
     return nn.Conv(**kw)
   from genlab.models import layers  # pylint: disable=g-import-not-at-top
-  return layers.conv('space_to_depth', **kw)
+  return layers.conv(impl, config_key='model.d_conv_impl', **kw)
 
 
 class DCGANGenerator(nn.Module):

@@ -44,7 +44,7 @@ from genlab.errors import UserError, one_of
 Padding = str | int | Sequence[int | tuple[int, int]]
 
 CONV_TRANSPOSE_IMPLS = ('xla', 'subpixel')
-CONV_IMPLS = ('xla', 'space_to_depth')
+CONV_IMPLS = ('xla', 'space_to_depth', 'matmul')
 FUSE_PHASES_BELOW = 8  # SubPixelConvTranspose's default: one fused conv when features < this
 
 default_kernel_init = nn.linear.default_kernel_init  # lecun_normal, as flax's conv layers
@@ -85,6 +85,8 @@ def _conv_stride1(x: jax.Array, kernel: jax.Array, pads: Sequence[tuple[int, int
   same conv of x[:, 1:] with padding (0, 1)), while lax.pad crops correctly.
   """
   rank = x.ndim - 2
+  if rank == 2 and preferred_element_type is None:
+    return matmul_conv(x, kernel, (1, 1), pads, precision)
   if any(p < 0 for pair in pads for p in pair):
     crop = [(0, 0, 0)] + [(min(lo, 0), min(hi, 0), 0) for lo, hi in pads] + [(0, 0, 0)]
     x = lax.pad(x, jnp.zeros((), x.dtype), crop)
@@ -93,6 +95,60 @@ def _conv_stride1(x: jax.Array, kernel: jax.Array, pads: Sequence[tuple[int, int
                                   dimension_numbers=_dimension_numbers(rank),
                                   precision=precision,
                                   preferred_element_type=preferred_element_type)
+
+
+def matmul_conv(x_BxHxWxC: jax.Array, kernel_KxKxCxF: jax.Array, strides: Sequence[int],
+                pads: Sequence[tuple[int, int]], precision: Any = None) -> jax.Array:
+  """A 2-D convolution (NHWC, HWIO, explicit padding) as one matmul over its patches (im2col).
+
+  The patches are kh*kw strided slices of the padded input, so the forward pass is one GEMM
+  and the backward pass two GEMMs plus slice transposes (pads); XLA's CPU convolution takes
+  ~1.5-2.5x longer for these small-spatial, many-channel layers at batch 256, mostly in the
+  kernel gradient (benchmarks/conv_cpu.py). Equal to lax.conv_general_dilated up to float
+  summation order. Negative padding crops (lax.pad handles it correctly).
+  """
+  x = x_BxHxWxC
+  b, _, _, c = x.shape
+  kh, kw, _, f = kernel_KxKxCxF.shape
+  sh, sw = strides
+  x = lax.pad(x, jnp.zeros((), x.dtype),
+              [(0, 0, 0), (pads[0][0], pads[0][1], 0), (pads[1][0], pads[1][1], 0), (0, 0, 0)])
+  ho, wo = (x.shape[1] - kh) // sh + 1, (x.shape[2] - kw) // sw + 1
+  cols = [lax.slice(x, (0, i, j, 0), (b, i + (ho - 1) * sh + 1, j + (wo - 1) * sw + 1, c),
+                    (1, sh, sw, 1)) for i in range(kh) for j in range(kw)]
+  patches = jnp.concatenate(cols, axis=-1).reshape(b * ho * wo, kh * kw * c)
+  out = jnp.matmul(patches, kernel_KxKxCxF.reshape(kh * kw * c, f).astype(patches.dtype),
+                   precision=precision)
+  return out.reshape(b, ho, wo, f)
+
+
+class MatmulConv(nn.Module):
+  """Drop-in for 2-D `nn.Conv` (same 'kernel'/'bias' parameters and initialisers) computed by
+  `matmul_conv`; string padding 'SAME'/'VALID' or explicit pairs."""
+  features: int
+  kernel_size: Sequence[int]
+  strides: Sequence[int] = (1, 1)
+  padding: Padding = 'SAME'
+  use_bias: bool = True
+  dtype: Any = None
+  param_dtype: Any = jnp.float32
+  kernel_init: Any = nn.linear.default_kernel_init
+  bias_init: Any = nn.initializers.zeros_init()
+
+  @nn.compact
+  def __call__(self, x_BxHxWxC):
+    kh, kw = self.kernel_size
+    strides = _as_tuple(self.strides, 2)
+    kernel = self.param('kernel', self.kernel_init, (kh, kw, x_BxHxWxC.shape[-1], self.features),
+                        self.param_dtype)
+    bias = self.param('bias', self.bias_init, (self.features,), self.param_dtype) \
+        if self.use_bias else None
+    x, kernel, bias = nn.dtypes.promote_dtype(x_BxHxWxC, kernel, bias, dtype=self.dtype)
+    pads = _explicit_pairs(self.padding, 2, 'MatmulConv')
+    if isinstance(pads, str):
+      pads = lax.padtype_to_pads(x.shape[1:3], (kh, kw), strides, pads)
+    y = matmul_conv(x, kernel, strides, pads)
+    return y + bias if bias is not None else y
 
 
 def transpose_padding(k: int, s: int, padding: str | tuple[int, int]) -> tuple[int, int]:
@@ -425,6 +481,8 @@ def conv_transpose(impl: str = 'xla', *, config_key: str = 'model.conv_transpose
 
 
 def conv(impl: str = 'xla', *, config_key: str = 'model.conv_impl', **kwargs) -> nn.Module:
-  """`nn.Conv(**kwargs)` ('xla') or `SpaceToDepthConv(**kwargs)` ('space_to_depth')."""
+  """`nn.Conv(**kwargs)` ('xla'), `SpaceToDepthConv` ('space_to_depth') or `MatmulConv`
+  ('matmul')."""
   impl = one_of(impl, CONV_IMPLS, config_key)
-  return (nn.Conv if impl == 'xla' else SpaceToDepthConv)(**kwargs)
+  return {'xla': nn.Conv, 'space_to_depth': SpaceToDepthConv, 'matmul': MatmulConv}[impl](
+      **kwargs)
