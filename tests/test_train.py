@@ -158,7 +158,7 @@ def test_nan_stops_with_step_and_metric(data_dir, tmp_path):
 BAD_INPUTS = {
     'unknown_key': (['--config.no_such_key=1'], "no key 'no_such_key'"),
     'wrong_type': (['--config.batch_size=many'], 'batch_size'),
-    'unknown_method': (['--config.method=vea'], "one of ['vae'"),
+    'unknown_method': (['--config.method=vea'], "Unknown method 'vea': config.method must be one of"),
     'unknown_dataset': (['--config.dataset=no_such_data'], 'mnist5k'),
     'changed_shapes': (['--config.model.latent_dim=3'], 'model.latent_dim'),
 }
