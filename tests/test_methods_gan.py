@@ -263,3 +263,19 @@ def test_resume_of_wgan_gp_is_bit_identical(data_dir, tmp_path):
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
     np.testing.assert_array_equal(x, y)
   assert int(a.d_opt_state[0].count) == 20 * 5  # n_critic = 5 critic updates per step
+
+
+def test_conv_implementations_share_parameters_and_outputs():
+  """'fast'/'matmul' are the same function as XLA's layers: one checkpoint serves all."""
+  nets = {impl: gan.gan_models.make_networks('dcgan', (28, 28, 1), features=8, conv_impl=impl[0],
+                                             d_conv_impl=impl[1])
+          for impl in (('xla', 'xla'), ('fast', 'matmul'))}
+  z = jax.random.normal(jax.random.key(0), (4, 100))
+  x = jax.random.uniform(jax.random.key(1), (4, 28, 28, 1))
+  (g0, d0, _), (g1, d1, _) = nets[('xla', 'xla')], nets[('fast', 'matmul')]
+  gv, dv = g0.init(jax.random.key(2), z), d0.init(jax.random.key(3), x)
+  assert jax.tree.structure(gv) == jax.tree.structure(g1.init(jax.random.key(2), z))
+  assert jax.tree.structure(dv) == jax.tree.structure(d1.init(jax.random.key(3), x))
+  out = lambda net, v, inp: net.apply(v, inp, mutable=['batch_stats'])[0]
+  np.testing.assert_allclose(out(g0, gv, z), out(g1, gv, z), atol=1e-5)
+  np.testing.assert_allclose(out(d0, dv, x), out(d1, dv, x), atol=1e-4)

@@ -182,10 +182,11 @@ class DCGANGenerator(nn.Module):
     for i in range(n - 1):
       h = _conv_transpose(self.conv_impl, features=self.features * 2 ** (n - 2 - i),
                           kernel_size=(4, 4), strides=(2, 2), padding='SAME', use_bias=False,
-                          dtype=self.dtype)(h)
+                          dtype=self.dtype, name=f'ConvTranspose_{i}')(h)
       h = nn.relu(bn()(h))
     h = _conv_transpose(self.conv_impl, features=int(self.image_shape[-1]), kernel_size=(4, 4),
-                        strides=(2, 2), padding='SAME', dtype=self.dtype)(h)
+                        strides=(2, 2), padding='SAME', dtype=self.dtype,
+                        name=f'ConvTranspose_{n - 1}')(h)
     return jnp.tanh(h.astype(jnp.float32))
 
 
@@ -214,8 +215,10 @@ class DCGANDiscriminator(nn.Module):
       h = jnp.concatenate([h, jnp.broadcast_to(onehot, (*h.shape[:3], self.num_classes))], -1)
     for i in range(n):
       normed = i > 0 and self.norm != 'none'
+      # Named as flax names nn.Conv, so every conv_impl reads the same checkpoint.
       conv = _conv(self.conv_impl, features=self.features * 2 ** i, kernel_size=(4, 4),
-                   strides=(2, 2), padding='SAME', use_bias=not normed, dtype=self.dtype)
+                   strides=(2, 2), padding='SAME', use_bias=not normed, dtype=self.dtype,
+                   name=None if self.spectral_norm else f'Conv_{i}')
       h = _call(_maybe_sn(conv, self.spectral_norm), h, self.spectral_norm, train)
       if normed and self.norm == 'batch':
         h = nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype)(h)
