@@ -84,7 +84,7 @@ def gan_config() -> ml_collections.ConfigDict:
       features=64, d_norm='batch', conv_impl='fast', d_conv_impl='matmul',
       # Goodfellow et al.'s MLP generator and maxout discriminator
       g_hidden_dims=(1200, 1200), g_output_bias='zeros', d_hidden_dims=(240, 240),
-      maxout_pieces=5, d_input_dropout=0.2, d_hidden_dropout=0.5, d_max_col_norm=0.0,
+      maxout_pieces=5, d_input_dropout=0.2, d_hidden_dropout=0.5,
       g_init_range=ml_collections.FieldReference(None, field_type=float),
       d_init_range=ml_collections.FieldReference(None, field_type=float),
       spectral_norm=False)

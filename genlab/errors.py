@@ -1,4 +1,5 @@
 """The one exception type for bad input. The CLI prints its message as one line, exits 2."""
+import numpy as np
 
 
 class UserError(Exception):
@@ -10,3 +11,10 @@ def one_of(value, allowed, key: str):
   if value not in allowed:
     raise UserError(f'config.{key}={value!r} is not known: use one of {list(allowed)}.')
   return value
+
+
+def int_at_least(value, lowest: int, key: str) -> int:
+  """`value` as an int, or a UserError naming config.<key> unless it is an integer >= lowest."""
+  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lowest:
+    raise UserError(f'config.{key}={value!r}: give an integer >= {lowest}.')
+  return int(value)

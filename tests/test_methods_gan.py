@@ -192,14 +192,6 @@ def test_spectral_norm_bounds_the_discriminator_kernels():
   assert jax.tree.leaves(state.d_stats)
 
 
-def test_max_col_norm_projects_only_the_long_kernel_columns():
-  params = {'Dense_0': {'kernel': jnp.array([[3.0, 0.1], [4.0, 0.2]]), 'bias': jnp.array([9., 9.])}}
-  out = gan.max_col_norm(params, 1.0)
-  np.testing.assert_allclose(out['Dense_0']['kernel'][:, 0], [0.6, 0.8], rtol=1e-6)
-  np.testing.assert_allclose(out['Dense_0']['kernel'][:, 1], [0.1, 0.2])  # already inside
-  np.testing.assert_allclose(out['Dense_0']['bias'], [9.0, 9.0])  # biases untouched
-
-
 # -- bad input through the command line: one line, exit 2, nothing written ------------------------
 def _assert_one_line_error(proc, *words):
   assert proc.returncode == 2, proc.stderr[-2000:]

@@ -19,6 +19,7 @@ import pkgutil
 from typing import Any, Callable, Mapping, Optional
 
 import jax
+import ml_collections
 import numpy as np
 
 from genlab.errors import UserError
@@ -45,6 +46,11 @@ class Method:
   # Host-side: (state, key, batch of numpy arrays) -> {name: image grid (H, W, C) float in
   # [0, 1]}. Written as samples/<name>_<step>.png and to TensorBoard at each eval.
   visualize: Optional[Callable[[Any, jax.Array, dict], dict[str, np.ndarray]]] = None
+
+
+def section(config, name: str):
+  """config.<name> (e.g. 'model', 'loss'), or an empty ConfigDict when the config has none."""
+  return config.get(name) or ml_collections.ConfigDict()
 
 
 def available() -> list[str]:

@@ -30,18 +30,10 @@ from flax.training import train_state
 from genlab import methods
 from genlab import optim
 from genlab import viz
-from genlab.errors import UserError, one_of
+from genlab.errors import UserError, int_at_least, one_of
 from genlab.models import classifier as classifier_models
 
 
-def _section(config: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
-  return config.get(name) or ml_collections.ConfigDict()
-
-
-def _int_at_least(value, lowest: int, key: str) -> int:
-  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lowest:
-    raise UserError(f'config.{key}={value!r}: give an integer >= {lowest}.')
-  return int(value)
 
 
 def _fraction(value, key: str) -> float:
@@ -58,12 +50,12 @@ def build_model(config: ml_collections.ConfigDict, data_info) -> classifier_mode
     raise UserError(
         f"Data set '{getattr(data_info, 'name', '?')}' has {num_classes} label classes: the "
         'classifier needs a labelled data set (e.g. --config.dataset=mnist5k).')
-  model = _section(config, 'model')
+  model = methods.section(config, 'model')
   stages = tuple(model.get('stage_features', (32, 64)))
   if not stages:
     raise UserError('config.model.stage_features is empty: give at least one conv width, '
                     'e.g. (32, 64).')
-  stages = tuple(_int_at_least(f, 1, 'model.stage_features') for f in stages)
+  stages = tuple(int_at_least(f, 1, 'model.stage_features') for f in stages)
   height, width = (int(d) for d in data_info.image_shape[:2])
   if min(height, width) < 2 ** len(stages):
     raise UserError(
@@ -72,9 +64,9 @@ def build_model(config: ml_collections.ConfigDict, data_info) -> classifier_mode
   return classifier_models.ConvClassifier(
       num_classes=num_classes,
       stage_features=stages,
-      convs_per_stage=_int_at_least(model.get('convs_per_stage', 1), 1,
+      convs_per_stage=int_at_least(model.get('convs_per_stage', 1), 1,
                                     'model.convs_per_stage'),
-      hidden_dim=_int_at_least(model.get('hidden_dim', 128), 1, 'model.hidden_dim'),
+      hidden_dim=int_at_least(model.get('hidden_dim', 128), 1, 'model.hidden_dim'),
       dropout_rate=_fraction(model.get('dropout_rate', 0.5), 'model.dropout_rate'),
       dtype=jnp.dtype(one_of(model.get('dtype', 'float32'), ('float32', 'bfloat16'),
                               'model.dtype')))
@@ -125,11 +117,11 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
   model = build_model(config, data_info)
   image_shape = tuple(int(d) for d in data_info.image_shape)
   tx, schedule = optim.make_optimizer(config)
-  label_smoothing = _fraction(_section(config, 'loss').get('label_smoothing', 0.0),
+  label_smoothing = _fraction(methods.section(config, 'loss').get('label_smoothing', 0.0),
                               'loss.label_smoothing')
-  max_shift = _int_at_least(_section(config, 'augment').get('max_shift', 0), 0,
+  max_shift = int_at_least(methods.section(config, 'augment').get('max_shift', 0), 0,
                             'augment.max_shift')
-  num_shown = _int_at_least(_section(config, 'viz').get('num_misclassified', 32), 1,
+  num_shown = int_at_least(methods.section(config, 'viz').get('num_misclassified', 32), 1,
                             'viz.num_misclassified')
   features = features_fn(model)
 

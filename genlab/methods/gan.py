@@ -21,7 +21,6 @@ W1 distance under wgan_gp), gradient_penalty, d_grad_norm, g_grad_norm, ema_deca
 """
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any
 
@@ -36,7 +35,7 @@ from genlab import data as data_lib
 from genlab import methods
 from genlab import optim
 from genlab import viz
-from genlab.errors import UserError, one_of
+from genlab.errors import UserError, int_at_least, one_of
 from genlab.models import gan as gan_models
 
 LOSSES = ('minimax', 'non_saturating', 'lsgan', 'wgan_gp', 'hinge')
@@ -92,18 +91,6 @@ def gradient_penalty(critic_fn, real, fake, key):
   return jnp.square(norm_B - 1.0)
 
 
-def max_col_norm(params, limit: float):
-  """Projects every kernel column (one output unit's weights) onto the ball of radius `limit`,
-  after each update: pylearn2's max_col_norm, which the discriminator of Goodfellow et al.
-  2014 uses (1.9365 in their MNIST model); without it maxout logits grow without bound."""
-  def project(path, w):
-    if getattr(path[-1], 'key', None) != 'kernel':
-      return w
-    norms = jnp.sqrt(jnp.sum(jnp.square(w), axis=tuple(range(w.ndim - 1)), keepdims=True))
-    return w * jnp.minimum(1.0, limit / jnp.maximum(norms, 1e-12))
-  return jax.tree_util.tree_map_with_path(project, params)
-
-
 def ema_decay(decay: float, step):
   """min(decay, (1 + t) / (10 + t)): the EMA forgets its random start quickly (as TF's
   ExponentialMovingAverage with num_updates does)."""
@@ -126,17 +113,12 @@ def slerp(a_NxZ, b_NxZ, t_T):
 
 
 # -- construction ------------------------------------------------------------------------------
-def _section(config, name):
-  return config.get(name) or ml_collections.ConfigDict()
 
 
 def _settings(config, data_info):
-  model, loss = _section(config, 'model'), _section(config, 'loss')
+  model, loss = methods.section(config, 'model'), methods.section(config, 'loss')
   kind = one_of(loss.get('kind', 'non_saturating'), LOSSES, 'loss.kind')
-  n_critic = loss.get('n_critic', 1)
-  if not isinstance(n_critic, (int, np.integer)) or n_critic < 1:
-    raise UserError(f'config.loss.n_critic={n_critic!r}: give the number of discriminator '
-                    'updates per generator update, an integer >= 1 (WGAN-GP uses 5).')
+  n_critic = int_at_least(loss.get('n_critic', 1), 1, 'loss.n_critic')  # WGAN-GP uses 5
   if config.batch_size % n_critic:
     raise UserError(f'config.batch_size={config.batch_size} is not divisible by '
                     f'loss.n_critic={n_critic}: each critic update takes batch_size / n_critic '
@@ -159,8 +141,7 @@ def _settings(config, data_info):
       num_classes=data_info.num_classes if conditional else 0,
       latent_dim=int(model.get('latent_dim', 100)),
       prior=one_of(model.get('prior', 'normal'), PRIORS, 'model.prior'),
-      ema_decay=decay, d_norm=d_norm,
-      d_max_col_norm=float(model.get('d_max_col_norm', 0.0) or 0.0))
+      ema_decay=decay, d_norm=d_norm)
 
 
 def _output_bias(config, kind):
@@ -168,7 +149,7 @@ def _output_bias(config, kind):
   [1e-3, 1 - 1e-3] (pylearn2's init_bias_from_marginals, used by Goodfellow et al.'s MNIST
   generator): the generator starts at the average digit with a black background, instead of
   grey noise that a maxout discriminator rejects at once. 'zeros' is flax's default."""
-  choice = one_of(_section(config, 'model').get('g_output_bias', 'zeros'),
+  choice = one_of(methods.section(config, 'model').get('g_output_bias', 'zeros'),
                   ('zeros', 'marginals'), 'model.g_output_bias')
   if choice == 'zeros' or kind != 'mlp':
     return None
@@ -177,7 +158,7 @@ def _output_bias(config, kind):
 
 
 def build_networks(config, data_info, num_classes):
-  model = _section(config, 'model')
+  model = methods.section(config, 'model')
   return gan_models.make_networks(
       model.get('kind', 'dcgan'), tuple(int(d) for d in data_info.image_shape),
       num_classes=num_classes,
@@ -205,7 +186,7 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
   generator, discriminator, out_range = build_networks(config, data_info, num_classes)
   g_tx, g_schedule = optim.make_optimizer(config, 'g_optimizer')
   d_tx, _ = optim.make_optimizer(config, 'd_optimizer')
-  vz = _section(config, 'viz')
+  vz = methods.section(config, 'viz')
   num_viz = int(vz.get('num_samples', 64))
   interp_rows, interp_steps = int(vz.get('interpolation_rows', 8)), \
       int(vz.get('interpolation_steps', 10))
@@ -273,10 +254,7 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
     (_, (d_stats, metrics)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d_params)
     updates, d_opt_state = d_tx.update(grads, d_opt_state, d_params)
     metrics['d_grad_norm'] = optax.global_norm(grads)
-    d_params = optax.apply_updates(d_params, updates)
-    if s['d_max_col_norm']:
-      d_params = max_col_norm(d_params, s['d_max_col_norm'])
-    return (d_params, d_stats, d_opt_state), metrics
+    return (optax.apply_updates(d_params, updates), d_stats, d_opt_state), metrics
 
   def train_step(state, batch, key):
     x, labels = to_model(batch['image']), batch['label']

@@ -29,26 +29,21 @@ from flax.training import train_state
 from genlab import methods
 from genlab import optim
 from genlab import viz
-from genlab.errors import UserError, one_of
+from genlab.errors import int_at_least, one_of
 from genlab.metrics import likelihood
 from genlab.models import vae as vae_models
 
 
 
-def _section(config: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
-  return config.get(name) or ml_collections.ConfigDict()
-
 
 
 def _positive_int(value, key):
-  if int(value) < 1:
-    raise UserError(f'config.{key}={value!r}: give a positive integer.')
-  return int(value)
+  return int_at_least(value, 1, key)
 
 
 # -- construction --------------------------------------------------------------------------
 def build_model(config: ml_collections.ConfigDict, image_shape) -> vae_models.VAE:
-  model = _section(config, 'model')
+  model = methods.section(config, 'model')
   return vae_models.make_vae(
       image_shape,
       kind=one_of(model.get('kind', 'mlp'), ('mlp', 'conv'), 'model.kind'),
@@ -132,14 +127,14 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
   model = build_model(config, image_shape)
   latent_dim = model.encoder.latent_dim
   tx, schedule = optim.make_optimizer(config)
-  train_k = _positive_int(_section(config, 'train').get('num_importance_samples', 1),
+  train_k = _positive_int(methods.section(config, 'train').get('num_importance_samples', 1),
                           'train.num_importance_samples')
-  ev = _section(config, 'eval')
+  ev = methods.section(config, 'eval')
   eval_k = _positive_int(ev.get('num_importance_samples', 100), 'eval.num_importance_samples')
   test_k = _positive_int(ev.get('test_num_importance_samples', 5000),
                          'eval.test_num_importance_samples')
   chunk = _positive_int(ev.get('importance_chunk', 500), 'eval.importance_chunk')
-  vz = _section(config, 'viz')
+  vz = methods.section(config, 'viz')
   num_viz_samples = _positive_int(vz.get('num_samples', 64), 'viz.num_samples')
   grid_size = _positive_int(vz.get('grid_size', 20), 'viz.grid_size')
   interp_rows = _positive_int(vz.get('interpolation_rows', 8), 'viz.interpolation_rows')

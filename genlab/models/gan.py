@@ -89,11 +89,13 @@ class Maxout(nn.Module):
   pieces: int
   dtype: Any = jnp.float32
   init_range: Optional[float] = None
+  spectral_norm: bool = False
 
   @nn.compact
-  def __call__(self, x_BxD):
-    y = nn.Dense(self.units * self.pieces, dtype=self.dtype,
-                 kernel_init=_kernel_init(self.init_range))(x_BxD)
+  def __call__(self, x_BxD, train: bool = True):
+    dense = nn.Dense(self.units * self.pieces, dtype=self.dtype,
+                     kernel_init=_kernel_init(self.init_range))
+    y = _call(_maybe_sn(dense, self.spectral_norm), x_BxD, self.spectral_norm, train)
     return jnp.max(y.reshape(*y.shape[:-1], self.units, self.pieces), axis=-1)
 
 
@@ -118,13 +120,7 @@ class MaxoutDiscriminator(nn.Module):
     h = nn.Dropout(self.input_dropout, deterministic=not train)(h)
     h = _with_labels(h, labels_B, self.num_classes)
     for width in self.hidden_dims:
-      if self.spectral_norm:
-        dense = nn.SpectralNorm(nn.Dense(width * self.pieces, dtype=self.dtype,
-                                         kernel_init=init))
-        y = dense(h, update_stats=train)
-        h = jnp.max(y.reshape(*y.shape[:-1], width, self.pieces), axis=-1)
-      else:
-        h = Maxout(width, self.pieces, dtype=self.dtype, init_range=self.init_range)(h)
+      h = Maxout(width, self.pieces, self.dtype, self.init_range, self.spectral_norm)(h, train)
       h = nn.Dropout(self.hidden_dropout, deterministic=not train)(h)
     out = _call(_maybe_sn(nn.Dense(1, dtype=self.dtype, kernel_init=init), self.spectral_norm),
                 h, self.spectral_norm, train)
