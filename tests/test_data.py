@@ -236,6 +236,38 @@ def test_eval_batches_cover_every_example_once_with_mask(tfds_dir):
                                     whole[key])
 
 
+def test_held_out_labels_leave_train_and_validation_but_not_test(tfds_dir):
+  cfg = make_config(tfds_dir, data=dict(train_split='train', eval_split='validation',
+                                        test_split='test', binarize='none',
+                                        held_out_labels=(3, 7)))
+  labels = np.concatenate([b['label'] for b in take(data.train_iterator(cfg), 50)])
+  assert not np.isin(labels, (3, 7)).any() and len(np.unique(labels)) == 8
+  val = source.load_split('mnist5k', 'validation', tfds_dir)
+  kept = ~np.isin(val.labels, (3, 7))
+  eval_labels = np.concatenate([b['label'][b['mask'] > 0]
+                                for b in data.eval_batches(cfg, 'validation', 100)])
+  np.testing.assert_array_equal(eval_labels, val.labels[kept])
+  arrays = data.split_arrays(cfg, 'eval')
+  np.testing.assert_array_equal(np.round(arrays['image'] * 255).astype(np.uint8),
+                                val.images[kept])
+  test = data.split_arrays(cfg, 'test')
+  np.testing.assert_array_equal(test['label'], source.load_split('mnist5k', 'test',
+                                                                 tfds_dir).labels)
+  assert data.get_info(cfg).num_classes == 10
+
+
+@pytest.mark.parametrize('held_out, words', [
+    ((10,), 'class 10 is not in'), ((-1,), 'class -1 is not in'), (('7',), 'integers'),
+    (tuple(range(10)), 'removes every example')])
+def test_bad_held_out_labels_are_user_errors(tfds_dir, held_out, words):
+  cfg = make_config(tfds_dir, data=dict(train_split='train', eval_split='validation',
+                                        test_split='test', binarize='none',
+                                        held_out_labels=held_out))
+  with pytest.raises(UserError, match=words):
+    data.get_info(cfg)
+    data.split_arrays(cfg, 'train')
+
+
 # --- TFDS catalogue names and errors ------------------------------------------------------
 
 

@@ -33,6 +33,8 @@ def _data_get(config, key: str, default):
 def settings(config) -> dict:
   """The data keys of a config, checked, with their defaults: the one place that reads them.
 
+  'held_out_labels' (config.data.held_out_labels, default ()) are classes removed from every
+  split except the test split, e.g. the "anomalies" an anomaly detector never sees in training.
   'preprocess' holds config.data.center_crop and config.data.image_size (None or a positive
   int each, default None = images as stored), applied once when a split is decoded
   (source.crop_and_resize); pass it on as `**s['preprocess']` to every source call.
@@ -47,8 +49,16 @@ def settings(config) -> dict:
                     'set --config.data.binarize to one of them.')
   preprocess = {key: source_lib.check_size(_data_get(config, key, None), key)
                 for key in ('center_crop', 'image_size')}
+  held_out = _data_get(config, 'held_out_labels', ())
+  if isinstance(held_out, (int, np.integer)):
+    held_out = (held_out,)
+  if (not isinstance(held_out, (tuple, list))
+      or not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in held_out)):
+    raise UserError(f'config.data.held_out_labels={held_out!r} must be a tuple of class labels '
+                    '(integers), e.g. --config.data.held_out_labels=7 or "(3, 5)".')
   return dict(
       name=name, data_dir=config.get('data_dir', None), binarize=binarize, preprocess=preprocess,
+      held_out_labels=tuple(int(c) for c in held_out),
       splits={'train': _data_get(config, 'train_split', 'train'),
               'eval': _data_get(config, 'eval_split', 'validation'),
               'test': _data_get(config, 'test_split', 'test')})
@@ -66,6 +76,46 @@ def local_batch_size(global_batch, process_count: int, what: str = 'config.batch
 
 def _seed(seed) -> int:
   return int(seed) & 0xFFFFFFFFFFFFFFFF  # numpy seeds must be non-negative.
+
+
+def _kept_rows(s: dict, split: str, labels: np.ndarray) -> np.ndarray | None:
+  """Rows of `split` without the held-out classes; None when nothing is removed from it."""
+  if not s['held_out_labels'] or split == s['splits']['test']:
+    return None
+  missing = sorted(set(s['held_out_labels']) - set(np.unique(labels).tolist()))
+  if missing:
+    raise UserError(f"config.data.held_out_labels: class {missing[0]} is not in split "
+                    f"{split!r} of {s['name']!r} (its labels are {sorted(set(labels.tolist()))}); "
+                    'hold out a class the data set has.')
+  keep = np.flatnonzero(~np.isin(labels, s['held_out_labels']))
+  if not len(keep):
+    raise UserError(f"config.data.held_out_labels={s['held_out_labels']} removes every example "
+                    f"of split {split!r}: keep at least one class.")
+  return keep
+
+
+def _split_arrays(s: dict, split: str, binarized: bool) -> tuple[np.ndarray, np.ndarray, float]:
+  """(images, labels, scale) of `split` without the held-out classes; images * scale is in
+  [0, 1]. `binarized` gives the fixed binarization when the config binarizes at all."""
+  data = source_lib.load_split(s['name'], split, s['data_dir'], **s['preprocess'])
+  images, labels, scale = data.images, data.labels, 1.0 / 255.0
+  if binarized and s['binarize'] != 'none':
+    images, scale = source_lib.fixed_binary(s['name'], split, s['data_dir'],
+                                            **s['preprocess']), 1.0
+  keep = _kept_rows(s, split, labels)
+  if keep is not None:
+    images, labels = images[keep], labels[keep]
+  return images, labels, scale
+
+
+def split_arrays(config, role: str) -> dict[str, np.ndarray]:
+  """The whole split of `role` ('train' | 'eval' | 'test') as the eval batches see it:
+  {'image': float32 (N, H, W, C) in [0, 1], binarized once with a fixed seed if the config
+  binarizes, 'label': int32 (N,)}, held-out classes removed except from the test split."""
+  s = settings(config)
+  images, labels, scale = _split_arrays(s, s['splits'][role], binarized=True)
+  return {'image': images.astype(np.float32) * np.float32(scale),
+          'label': labels.astype(np.int32)}
 
 
 class _TrainBatches:
@@ -142,12 +192,10 @@ class TrainIterator:
 
 
 def _train_arrays(s: dict):
-  """(images, scale, dynamic) of the train split for the chosen binarization."""
-  name, split, data_dir = s['name'], s['splits']['train'], s['data_dir']
-  if s['binarize'] == 'static':
-    return source_lib.fixed_binary(name, split, data_dir, **s['preprocess']), 1.0, False
-  images = source_lib.load_split(name, split, data_dir, **s['preprocess']).images
-  return images, 1.0 / 255.0, s['binarize'] == 'dynamic'
+  """(images, labels, scale, dynamic) of the train split for the chosen binarization."""
+  images, labels, scale = _split_arrays(s, s['splits']['train'],
+                                        binarized=s['binarize'] == 'static')
+  return images, labels, scale, s['binarize'] == 'dynamic'
 
 
 def train_iterator(config, *, process_index: int = 0, process_count: int = 1) -> TrainIterator:
@@ -157,9 +205,7 @@ def train_iterator(config, *, process_index: int = 0, process_count: int = 1) ->
   local_batch_size(global_batch, process_count)
   if not 0 <= process_index < process_count:
     raise ValueError(f'process_index={process_index} outside [0, {process_count}).')
-  images, scale, dynamic = _train_arrays(s)
-  labels = source_lib.load_split(s['name'], s['splits']['train'], s['data_dir'],
-                                 **s['preprocess']).labels
+  images, labels, scale, dynamic = _train_arrays(s)
   batches = _TrainBatches(images, labels, seed=config.get('seed', 0), global_batch=global_batch,
                           process_index=process_index, process_count=process_count,
                           dynamic=dynamic, scale=scale)
@@ -170,8 +216,7 @@ def train_pixel_mean(config) -> np.ndarray:
   """The mean training image, float32 (H, W, C) in [0, 1] (after binarization's expectation),
   e.g. to start a sigmoid output layer at the data marginals as Goodfellow et al.'s code does."""
   s = settings(config)
-  images = source_lib.load_split(s['name'], s['splits']['train'], s['data_dir'],
-                                 **s['preprocess']).images
+  images = _split_arrays(s, s['splits']['train'], binarized=False)[0]
   return (images.mean(axis=0, dtype=np.float64) / 255.0).astype(np.float32)
 
 
@@ -188,13 +233,8 @@ def eval_batches(config, split: str, batch_size: int, *, process_index: int = 0,
   local = local_batch_size(batch_size, process_count, what='eval batch_size')
   if not 0 <= process_index < process_count:
     raise ValueError(f'process_index={process_index} outside [0, {process_count}).')
-  data = source_lib.load_split(s['name'], split, s['data_dir'], **s['preprocess'])
-  if s['binarize'] == 'none':
-    images, scale = data.images, np.float32(1.0 / 255.0)
-  else:
-    images = source_lib.fixed_binary(s['name'], split, s['data_dir'], **s['preprocess'])
-    scale = np.float32(1.0)
-  return _eval_generator(images, data.labels, scale, batch_size, local, process_index)
+  images, labels, scale = _split_arrays(s, split, binarized=True)
+  return _eval_generator(images, labels, np.float32(scale), batch_size, local, process_index)
 
 
 def _eval_generator(images, labels, scale, global_batch, local, process_index):
@@ -224,8 +264,13 @@ def get_info(config) -> source_lib.DataInfo:
     shapes.add(shape)
     classes.add(num_classes)
     sizes[role] = n
+  num_classes = classes.pop() if len(classes) == 1 else max(classes)
+  outside = [c for c in s['held_out_labels'] if not 0 <= c < num_classes]
+  if outside:
+    raise UserError(f"config.data.held_out_labels: class {outside[0]} is not in {s['name']!r}, "
+                    f'whose labels are 0..{num_classes - 1}; hold out one of those.')
   if len(shapes) != 1 or len(shape) != 3:
     raise UserError(f"Data set '{s['name']}' has image shapes {sorted(shapes)} across splits: "
                     'genlab needs one (H, W, C) shape.')
-  return source_lib.DataInfo(name=s['name'], image_shape=shape, num_classes=classes.pop(),
+  return source_lib.DataInfo(name=s['name'], image_shape=shape, num_classes=num_classes,
                              num_examples=sizes)
