@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import signal
+import sys
 import time
 from typing import Any, Optional
 
@@ -26,13 +27,14 @@ from genlab import data as data_lib
 from genlab import methods
 from genlab import parallel
 from genlab import run_config
+from genlab import viz
 from genlab import writers
 from genlab.errors import UserError
 from genlab.metrics import sample_metrics as sample_metrics_lib
 
 # Purpose tags folded into the per-step key, so that draws for different purposes never
 # coincide with a training step's draws.
-_EVAL_TAG, _VIZ_TAG, _SAMPLE_TAG, _METRIC_TAG = ((1 << 28) + i for i in range(4))
+_EVAL_TAG, _VIZ_TAG, _SAMPLE_TAG, _METRIC_TAG, _ANALYSIS_TAG = ((1 << 28) + i for i in range(5))
 
 
 class TrainingDiverged(UserError):
@@ -136,9 +138,22 @@ class _Run:
     key = jax.random.fold_in(self.base_key, _VIZ_TAG)
     return self.method.visualize(state, key, batch)
 
+  def analysis(self, state) -> dict[str, float]:
+    """The method's host-side analysis of the whole splits; its pictures go to analysis/."""
+    if self.method.analyze is None:
+      return {}
+    key = jax.random.fold_in(self.base_key, _ANALYSIS_TAG)
+    metrics, pictures = self.method.analyze(
+        state, key, lambda role: data_lib.split_arrays(self.config, role))
+    if jax.process_index() == 0:
+      for name, grid in pictures.items():
+        viz.save_png(os.path.join(self.workdir, 'analysis', f'{name}.png'), grid)
+    return {k: float(v) for k, v in metrics.items()}
+
   def test_results(self, state, step: int, extra: dict) -> dict:
     metrics = self.evaluate(state, self.config.data.test_split, self.test_step)
     metrics.update(self.sample_quality(state, 'test'))
+    metrics.update(self.analysis(state))
     if self.sample_metrics is not None and self.sample_metrics.test_names:
       extra = dict(extra, reference={'real_vs_real': self.sample_metrics.reference(),
                                      'note': 'the test metrics with real training images in '
@@ -307,9 +322,49 @@ def sample(config: ml_collections.ConfigDict, workdir: str, num_samples: int,
   if num_samples <= 0:
     raise UserError(f'--num_samples={num_samples}: give a positive number of samples.')
   run, state, _ = restore(config, workdir)
+  if run.method.sample is None and run.method.reconstruct is not None:
+    return _write_reconstructions(run, state, num_samples, output)
   samples = run.draw(state, jax.random.fold_in(run.base_key, _SAMPLE_TAG), num_samples, chunk)
   if jax.process_index() == 0:
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     np.savez_compressed(output, samples=samples, step=int(parallel.to_host(state.step)),
                         seed=config.seed)
+  return output
+
+
+def _write_reconstructions(run: _Run, state, num_images: int, output: str) -> str:
+  """--mode=sample of a method that reconstructs but does not generate (an autoencoder).
+
+  Writes the outputs for the first `num_images` test images to `output` under 'samples'
+  (with 'inputs', 'clean' and 'labels'), and a PNG of rows input | output | clean beside it.
+  """
+  config = run.config
+  print(f'genlab: {config.method!r} does not generate samples: writing its reconstructions '
+        f'of the first {num_images} {config.data.test_split!r} images instead (for a '
+        'denoising autoencoder, the denoised noisy inputs).', file=sys.stderr)
+  step_fn = jax.jit(run.method.reconstruct, in_shardings=(run.replicated, run.sharded, None),
+                    out_shardings=run.replicated)
+  parts, seen = [], 0
+  for index, batch in enumerate(data_lib.eval_batches(
+      config, config.data.test_split, run.eval_batch_size, process_index=jax.process_index(),
+      process_count=jax.process_count())):
+    key = jax.random.fold_in(jax.random.fold_in(run.base_key, _SAMPLE_TAG), index)
+    out = parallel.to_host(step_fn(state, parallel.to_global(batch, run.mesh), key))
+    real = np.asarray(batch['mask']) > 0
+    parts.append({'inputs': out['input'][real], 'samples': out['output'][real],
+                  'clean': batch['image'][real], 'labels': batch['label'][real]})
+    seen += int(real.sum())
+    if seen >= num_images:
+      break
+  arrays = {k: np.concatenate([p[k] for p in parts])[:num_images] for k in parts[0]}
+  if seen < num_images:
+    print(f'genlab: the test split has {seen} images; wrote all of them.', file=sys.stderr)
+  if jax.process_index() == 0:
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    np.savez_compressed(output, kind='reconstructions', step=int(parallel.to_host(state.step)),
+                        seed=config.seed, **{k: v.astype(np.float32) if k != 'labels' else v
+                                             for k, v in arrays.items()})
+    rows = np.stack([arrays['inputs'], arrays['samples'], arrays['clean']], axis=1)[:32]
+    viz.save_png(os.path.splitext(output)[0] + '.png',
+                 viz.image_grid(rows.reshape(-1, *rows.shape[2:]), ncols=3))
   return output

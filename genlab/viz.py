@@ -72,3 +72,28 @@ def save_png(path: str, grid_HxWxC: np.ndarray, scale: int = 1) -> None:
     pixels = pixels[..., 0]
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   Image.fromarray(pixels).save(path)
+
+
+def scatter_codes(codes_Nx2: np.ndarray, labels_N: np.ndarray, title: str = '',
+                  size_px: int = 480) -> np.ndarray:
+  """A scatter plot of 2-D codes coloured by label (tab10, with a legend) -> (H, W, 3)."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
+  codes, labels = np.asarray(codes_Nx2, np.float64), np.asarray(labels_N)
+  if codes.ndim != 2 or codes.shape[1] != 2:
+    raise ValueError(f'scatter_codes wants (N, 2) codes, got shape {codes.shape}')
+  dpi = 100
+  fig = Figure(figsize=(size_px / dpi, size_px / dpi), dpi=dpi)
+  canvas = FigureCanvasAgg(fig)
+  ax = fig.add_subplot()
+  for c in np.unique(labels):
+    sel = labels == c
+    ax.scatter(codes[sel, 0], codes[sel, 1], s=6, alpha=0.8, label=str(c),
+               color=matplotlib.colormaps['tab10'](int(c) % 10))
+  ax.legend(markerscale=2, fontsize=7, loc='best', ncols=2)
+  ax.set_title(title, fontsize=10)
+  fig.tight_layout()
+  canvas.draw()
+  return np.asarray(canvas.buffer_rgba(), np.float32)[..., :3] / 255.0

@@ -46,6 +46,17 @@ class Method:
   # Host-side: (state, key, batch of numpy arrays) -> {name: image grid (H, W, C) float in
   # [0, 1]}. Written as samples/<name>_<step>.png and to TensorBoard at each eval.
   visualize: Optional[Callable[[Any, jax.Array, dict], dict[str, np.ndarray]]] = None
+  # Host-side, at the final test evaluation (training's end and --mode=eval):
+  # (state, key, arrays) -> (metrics, pictures). `arrays(role)` gives the whole split of role
+  # 'train' | 'eval' | 'test' as numpy, {'image', 'label'} (data.split_arrays), for what is
+  # not a sum over examples: AUROC, kNN accuracy on codes, SSIM, fitted classical baselines.
+  # Metrics (floats) go into results.json; pictures (H, W, C) into WORKDIR/analysis/*.png.
+  analyze: Optional[Callable[[Any, jax.Array, Callable[[str], dict]],
+                             tuple[dict[str, float], dict[str, np.ndarray]]]] = None
+  # For methods that map an input to an output but do not generate (autoencoders):
+  # (state, batch, key) -> {'input': what the network saw (e.g. the noisy image), 'output':
+  # its reconstruction}, float32 (B, H, W, C). --mode=sample writes these for test images.
+  reconstruct: Optional[Callable[[Any, dict, jax.Array], dict[str, jax.Array]]] = None
 
 
 def section(config, name: str):
