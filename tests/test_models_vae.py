@@ -90,3 +90,9 @@ def test_bfloat16_compute_keeps_float32_params_and_outputs(kind):
   logits32 = model32.apply({'params': params}, mean, method=model32.decode)['logits']
   assert not np.array_equal(logits, logits32)
   np.testing.assert_allclose(logits, logits32, atol=0.1)
+
+
+def test_upsampling_is_nearest_neighbour_resize():
+  h = jax.random.normal(jax.random.key(0), (2, 3, 4, 5))
+  np.testing.assert_array_equal(vae.upsample_nearest_2x(h),
+                                jax.image.resize(h, (2, 6, 8, 5), 'nearest'))

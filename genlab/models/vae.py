@@ -48,29 +48,40 @@ class ObservationHead(nn.Module):
     return {'mean': out_NxHxWxC, 'log_scale': jnp.maximum(log_scale, self.min_log_scale)}
 
 
-def _posterior_head(encoder: nn.Module, h: jax.Array) -> tuple[jax.Array, jax.Array]:
-  """An encoder's dense layers, then the float32 mean and log-variance of q(z|x).
+# The deterministic codes of plain autoencoders (genlab/models/autoencoder.py).
+CODE_ACTIVATIONS = {'linear': lambda h: h, 'sigmoid': nn.sigmoid, 'relu': nn.relu,
+                    'tanh': nn.tanh}
+
+
+def _encoder_head(encoder: nn.Module, h: jax.Array):
+  """An encoder's dense layers, then its float32 output: the mean and log-variance of q(z|x)
+  when encoder.code_activation is None (a VAE), else the code, through that activation.
 
   Called from an encoder's compact __call__, so the layers are the encoder's own.
   """
   for width in encoder.hidden_dims:
     h = encoder.activation(nn.Dense(width, dtype=encoder.dtype)(h))
+  if encoder.code_activation is not None:
+    code = nn.Dense(encoder.latent_dim, name='code', dtype=encoder.dtype)(h)
+    return CODE_ACTIVATIONS[encoder.code_activation](code.astype(jnp.float32))
   mean = nn.Dense(encoder.latent_dim, name='mean', dtype=encoder.dtype)(h)
   logvar = nn.Dense(encoder.latent_dim, name='logvar', dtype=encoder.dtype)(h)
   return mean.astype(jnp.float32), logvar.astype(jnp.float32)
 
 
 class MLPEncoder(nn.Module):
-  """x (B, H, W, C) -> (mean (B, Z), log-variance (B, Z)) of q(z|x)."""
+  """x (B, H, W, C) -> (mean (B, Z), log-variance (B, Z)) of q(z|x), or a code (B, Z) when
+  `code_activation` names one of CODE_ACTIVATIONS."""
   latent_dim: int = 50
   hidden_dims: Sequence[int] = (200, 200)
   activation: Callable = nn.tanh
   dtype: jnp.dtype = jnp.float32
+  code_activation: str | None = None
 
   @nn.compact
-  def __call__(self, x_BxHxWxC: jax.Array) -> tuple[jax.Array, jax.Array]:
+  def __call__(self, x_BxHxWxC: jax.Array):
     h = x_BxHxWxC.reshape(x_BxHxWxC.shape[0], -1)
-    return _posterior_head(self, h)
+    return _encoder_head(self, h)
 
 
 class MLPDecoder(nn.Module):
@@ -94,21 +105,31 @@ class MLPDecoder(nn.Module):
 
 
 class ConvEncoder(nn.Module):
-  """Strided 4x4 convolutions (one per entry of `features`), then dense layers -> q(z|x)."""
+  """Strided 4x4 convolutions (one per entry of `features`), then dense layers -> q(z|x), or
+  a code as in MLPEncoder."""
   latent_dim: int = 50
   features: Sequence[int] = (32, 64)
   hidden_dims: Sequence[int] = (256,)
   activation: Callable = nn.relu
   dtype: jnp.dtype = jnp.float32
+  code_activation: str | None = None
 
   @nn.compact
-  def __call__(self, x_BxHxWxC: jax.Array) -> tuple[jax.Array, jax.Array]:
+  def __call__(self, x_BxHxWxC: jax.Array):
     h = x_BxHxWxC
     for f in self.features:
       h = self.activation(
           nn.Conv(f, (4, 4), strides=(2, 2), padding='SAME', dtype=self.dtype)(h))
     h = h.reshape(h.shape[0], -1)
-    return _posterior_head(self, h)
+    return _encoder_head(self, h)
+
+
+def upsample_nearest_2x(h_BxHxWxC: jax.Array) -> jax.Array:
+  """jax.image.resize(h, (B, 2H, 2W, C), 'nearest') as a broadcast, whose backward is a sum;
+  resize's gather-based backward took most of the conv decoder's step on CPU."""
+  b, h, w, c = h_BxHxWxC.shape
+  up = jnp.broadcast_to(h_BxHxWxC[:, :, None, :, None], (b, h, 2, w, 2, c))
+  return up.reshape(b, 2 * h, 2 * w, c)
 
 
 class ConvDecoder(nn.Module):
@@ -140,8 +161,7 @@ class ConvDecoder(nn.Module):
     for f in reversed(self.features):
       # Resize-conv (Odena et al. 2016): no checkerboard artefacts, and XLA's CPU backward of
       # a stride-2 transposed convolution is several times slower than this.
-      n, hh, ww, c = h.shape
-      h = jax.image.resize(h, (n, 2 * hh, 2 * ww, c), 'nearest')
+      h = upsample_nearest_2x(h)
       h = self.activation(nn.Conv(f, (3, 3), padding='SAME', dtype=self.dtype)(h))
     h = h[:, :height, :width]
     out = nn.Conv(channels, (3, 3), padding='SAME', dtype=self.dtype)(h).astype(jnp.float32)
