@@ -24,6 +24,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.binarize = 'none'             # 'none' | 'dynamic' | 'static'
   c.data.center_crop = ml_collections.FieldReference(None, field_type=int)  # square side
   c.data.image_size = ml_collections.FieldReference(None, field_type=int)   # resize to side
+  c.data.held_out_labels = ()          # classes removed from every split but test (anomalies)
 
   c.eval = ml_collections.ConfigDict()
   c.eval.batch_size = 100
@@ -115,3 +116,40 @@ def gan_smoke(c: ml_collections.ConfigDict) -> None:
   c.viz.interpolation_rows = 2
   c.viz.interpolation_steps = 4
   smoke_sample_metrics(c)
+
+
+def autoencoder_config() -> ml_collections.ConfigDict:
+  """A bottleneck MLP autoencoder on mnist5k (configs/ae_mnist.py); the other autoencoder
+  configs change what differs. Every autoencoder config has every key, so any of them can be
+  overridden from the command line (e.g. --config.noise.kind=masking)."""
+  c = base_config()
+  c.method = 'autoencoder'
+  c.dataset = 'mnist5k'
+  c.batch_size = 100
+  c.num_train_steps = 5_000
+  c.log_every_steps = 100
+  c.eval_every_steps = 1_000
+  c.checkpoint_every_steps = 1_000
+  c.model = dict(kind='mlp', latent_dim=32, hidden_dims=(512, 256), conv_features=(32, 64),
+                 activation='relu', code_activation='linear', dtype='float32')
+  c.loss = dict(reconstruction='cross_entropy', sparsity='none', sparsity_weight=0.0,
+                sparsity_target=0.05, weight_decay=0.0)
+  c.noise = dict(kind='none', level=0.0)
+  c.optimizer = dict(name='adam', learning_rate=1e-3, schedule='cosine', grad_clip_norm=None)
+  c.eval.batch_size = 100
+  c.eval.knn_k = 5                     # k of the nearest-neighbour classifier on the codes
+  c.eval.silent_threshold = 0.01       # a unit whose mean test activation is below is silent
+  c.eval.denoisers = ('gaussian_filter', 'median_filter', 'tv_chambolle', 'nl_means')
+  return c
+
+
+def autoencoder_smoke(c: ml_collections.ConfigDict) -> None:
+  """The tiny variant shared by the autoencoder configs."""
+  c.batch_size = 16
+  c.num_train_steps = 20
+  c.log_every_steps = 5
+  c.eval_every_steps = 10
+  c.checkpoint_every_steps = 10
+  c.model.hidden_dims = tuple(min(h, 32) for h in c.model.hidden_dims)
+  c.model.conv_features = (4, 8)
+  c.eval.batch_size = 64

@@ -26,10 +26,12 @@ import numpy as np
 import optax
 from flax.training import train_state
 
+from genlab import data as data_lib
 from genlab import methods
 from genlab import optim
 from genlab import viz
 from genlab.errors import int_at_least, one_of
+from genlab.metrics import anomaly
 from genlab.metrics import likelihood
 from genlab.models import vae as vae_models
 
@@ -214,8 +216,29 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
       grids['manifold'] = viz.image_grid(np.asarray(manifold), ncols=grid_size)
     return grids
 
+  @jax.jit
+  def neg_elbo(params, x_BxHxWxC, key):
+    """-ELBO per example, averaged over 8 draws of z ~ q(z|x) to tame its variance."""
+    draws = [objective(model, params, x_BxHxWxC, jax.random.fold_in(key, i))[0]
+             for i in range(8)]
+    return -jnp.mean(jnp.stack(draws), axis=0)
+
+  held_out = data_lib.settings(config)['held_out_labels']
+
+  def analyze(state, key, arrays):
+    """Anomaly detection: the held-out classes scored by -ELBO, against PCA (metrics/anomaly)."""
+    train, test = arrays('train'), arrays('test')
+    x = test['image']
+    scores = np.concatenate([np.asarray(neg_elbo(state.params, x[i:i + 500],
+                                                 jax.random.fold_in(key, i)))
+                             for i in range(0, len(x), 500)])
+    metrics = anomaly.report({'neg_elbo': scores}, test['label'], held_out,
+                             train['image'].reshape(len(train['image']), -1),
+                             x.reshape(len(x), -1), latent_dim)
+    return metrics, {}
+
   return methods.Method(
       init=init, train_step=train_step,
       eval_step=functools.partial(evaluate, num_samples=eval_k),
       test_step=functools.partial(evaluate, num_samples=test_k),
-      sample=sample, visualize=visualize)
+      sample=sample, visualize=visualize, analyze=analyze if held_out else None)
