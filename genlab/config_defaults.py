@@ -41,6 +41,16 @@ def base_config() -> ml_collections.ConfigDict:
   return c
 
 
+def set_schedule(c: ml_collections.ConfigDict, batch_size: int, num_train_steps: int,
+                 log_every: int, eval_every: int, checkpoint_every: int) -> None:
+  """The batch size and the step counts of a run, in one line of a config."""
+  c.batch_size = batch_size
+  c.num_train_steps = num_train_steps
+  c.log_every_steps = log_every
+  c.eval_every_steps = eval_every
+  c.checkpoint_every_steps = checkpoint_every
+
+
 def smoke_sample_metrics(c: ml_collections.ConfigDict) -> None:
   """Small sample counts and a smoke classifier, for the :smoke variants of GAN configs."""
   c.eval.num_metric_samples = 64
@@ -73,11 +83,7 @@ def gan_config() -> ml_collections.ConfigDict:
   c = base_config()
   c.method = 'gan'
   c.dataset = 'mnist5k'
-  c.batch_size = 64
-  c.num_train_steps = 5_000
-  c.log_every_steps = 100
-  c.eval_every_steps = 1_000
-  c.checkpoint_every_steps = 1_000
+  set_schedule(c, 64, 5_000, log_every=100, eval_every=1_000, checkpoint_every=1_000)
   c.ema_decay = 0.999                  # 0 turns the EMA of the generator off
   c.model = dict(
       kind='dcgan', latent_dim=100, prior='normal', conditional=False, dtype='float32',
@@ -102,11 +108,7 @@ def gan_config() -> ml_collections.ConfigDict:
 
 def gan_smoke(c: ml_collections.ConfigDict) -> None:
   """The tiny variant shared by the GAN configs: a few steps of narrow networks."""
-  c.batch_size = 16 * c.loss.n_critic
-  c.num_train_steps = 20
-  c.log_every_steps = 5
-  c.eval_every_steps = 10
-  c.checkpoint_every_steps = 10
+  set_schedule(c, 16 * c.loss.n_critic, 20, log_every=5, eval_every=10, checkpoint_every=10)
   c.model.features = 8
   c.model.g_hidden_dims = (32, 32)
   c.model.d_hidden_dims = (16, 16)
@@ -125,11 +127,7 @@ def autoencoder_config() -> ml_collections.ConfigDict:
   c = base_config()
   c.method = 'autoencoder'
   c.dataset = 'mnist5k'
-  c.batch_size = 100
-  c.num_train_steps = 5_000
-  c.log_every_steps = 100
-  c.eval_every_steps = 1_000
-  c.checkpoint_every_steps = 1_000
+  set_schedule(c, 100, 5_000, log_every=100, eval_every=1_000, checkpoint_every=1_000)
   c.model = dict(kind='mlp', latent_dim=32, hidden_dims=(512, 256), conv_features=(32, 64),
                  activation='relu', code_activation='linear', dtype='float32')
   c.loss = dict(reconstruction='cross_entropy', sparsity='none', sparsity_weight=0.0,
@@ -145,11 +143,7 @@ def autoencoder_config() -> ml_collections.ConfigDict:
 
 def autoencoder_smoke(c: ml_collections.ConfigDict) -> None:
   """The tiny variant shared by the autoencoder configs."""
-  c.batch_size = 16
-  c.num_train_steps = 20
-  c.log_every_steps = 5
-  c.eval_every_steps = 10
-  c.checkpoint_every_steps = 10
+  set_schedule(c, 16, 20, log_every=5, eval_every=10, checkpoint_every=10)
   c.model.hidden_dims = tuple(min(h, 32) for h in c.model.hidden_dims)
   c.model.conv_features = (4, 8)
   c.eval.batch_size = 64
