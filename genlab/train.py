@@ -364,7 +364,7 @@ def _write_reconstructions(run: _Run, state, num_images: int, output: str) -> st
     np.savez_compressed(output, kind='reconstructions', step=int(parallel.to_host(state.step)),
                         seed=config.seed, **{k: v.astype(np.float32) if k != 'labels' else v
                                              for k, v in arrays.items()})
-    rows = np.stack([arrays['inputs'], arrays['samples'], arrays['clean']], axis=1)[:32]
-    viz.save_png(os.path.splitext(output)[0] + '.png',
-                 viz.image_grid(rows.reshape(-1, *rows.shape[2:]), ncols=3))
+    triplets = np.stack([arrays['inputs'], arrays['samples'], arrays['clean']], axis=1)[:32]
+    viz.save_png(os.path.splitext(output)[0] + '.png',  # 4 (input, output, clean) per row
+                 viz.image_grid(triplets.reshape(-1, *triplets.shape[2:]), ncols=12))
   return output
