@@ -142,7 +142,7 @@ def test_sparse_autoencoder_pulls_activations_down(penalty, data_dir, tmp_path):
   _, sparse = _train(sae_mnist, f'smoke,penalty={penalty}', str(tmp_path / 'sparse'), **steps)
   free_mean = free['metrics']['sparsity/mean_activation']
   mean = sparse['metrics']['sparsity/mean_activation']
-  assert mean < 0.6 * free_mean, (mean, free_mean)
+  assert mean < 0.75 * free_mean, (mean, free_mean)
   if penalty == 'kl':
     assert abs(mean - 0.1) < 0.05, mean
   assert 0 <= sparse['metrics']['sparsity/silent_fraction'] <= 1

@@ -267,8 +267,8 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
       metrics['baseline/knn/pca'] = knn(pca_train, pca_test)
       metrics['baseline/knn/pixels'] = knn(flat_train, flat_test)
       if s.latent_dim == 2:
-        pictures['codes_2d'] = viz.scatter_codes(code_test, test['label'],
-                                                 f'{config.method} codes, test set')
+        pictures['codes_2d'] = viz.scatter_codes(
+            code_test, test['label'], f'{s.kind.upper()} autoencoder, 2-D codes of the test set')
         pictures['pca_2d'] = viz.scatter_codes(pca_test, test['label'],
                                                'PCA, 2 components, test set')
 
