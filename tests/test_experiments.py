@@ -50,3 +50,21 @@ def test_goodfellow2014_reproduce_smoke_prints_table_1(data_dir, tmp_path):
     assert 'skipped' not in row, row
   # Full MNIST is not here: its rows say why, naming the offline data set.
   assert any('skipped' in l and 'mnist5k' in l for l in out.splitlines())
+
+
+def test_autoencoders_vs_classical_smoke_prints_the_four_tables(data_dir, tmp_path):
+  proc = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'experiments', 'autoencoders_vs_classical',
+                                    'reproduce.py'),
+       '--smoke', f'--workdir_root={tmp_path}', '--held_out=1'], cwd=ROOT,
+      capture_output=True, text=True, timeout=900, env=dict(os.environ, JAX_PLATFORMS='cpu'))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  lines = proc.stdout.splitlines()
+  for title in ('1. Dimensionality reduction', '2. Denoising', '3. Sparse', '4. Anomaly'):
+    assert any(l.startswith(title) for l in lines), title
+  rows = {l.split()[0] + l.split()[1]: l for l in lines if len(l.split()) > 2}
+  for key in ('MLP2', 'MLP32', 'conv8', 'gaussian0.5', 'salt_and_pepper0.3', 'masking0.5',
+              'KL,beta=3', 'L1,lambda=0.1', '10.'):
+    assert any(k.startswith(key) for k in rows), key
+  for picture in ('mlp_codes_2d', 'pca_2d', 'denoising_masking', 'features_kl'):
+    assert (tmp_path / 'pictures' / f'{picture}.png').exists(), picture
