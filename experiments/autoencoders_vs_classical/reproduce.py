@@ -29,8 +29,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 from absl import app, flags, logging  # pylint: disable=g-import-not-at-top,wrong-import-position
 from PIL import Image  # pylint: disable=wrong-import-position
 
-from configs import (ae_anomaly_mnist, ae_mnist, ae_mnist_conv, dae_mnist,  # pylint: disable=wrong-import-position
-                     sae_mnist, vae_mnist)
+# pylint: disable-next=wrong-import-position
+from configs import ae_anomaly_mnist, ae_mnist, ae_mnist_conv, dae_mnist, sae_mnist, vae_mnist
 from genlab import train  # pylint: disable=wrong-import-position
 
 _SMOKE = flags.DEFINE_bool('smoke', False, 'Tiny configs: checks the plumbing in a minute.')

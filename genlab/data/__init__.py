@@ -6,10 +6,10 @@ TFDS catalogue sets (`cifar10`, `celeb_a`, ...) are read where the user has prep
 config.data.center_crop / image_size crop and resize the images once, when a split is decoded.
 """
 from genlab.data.builders import OFFLINE_BUILDERS
-from genlab.data.pipeline import (TrainIterator, eval_batches, get_info, settings, split_arrays,
-                                  train_iterator, train_pixel_mean)
+from genlab.data.pipeline import (TrainIterator, eval_batches, get_info, held_out_labels,
+                                  settings, split_arrays, train_iterator, train_pixel_mean)
 from genlab.data.source import DataInfo, clear_cache, crop_and_resize
 
 __all__ = ['OFFLINE_BUILDERS', 'DataInfo', 'TrainIterator', 'clear_cache', 'crop_and_resize',
-           'eval_batches', 'get_info', 'settings', 'split_arrays', 'train_iterator',
-           'train_pixel_mean']
+           'eval_batches', 'get_info', 'held_out_labels', 'settings', 'split_arrays',
+           'train_iterator', 'train_pixel_mean']

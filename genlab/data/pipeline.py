@@ -49,19 +49,24 @@ def settings(config) -> dict:
                     'set --config.data.binarize to one of them.')
   preprocess = {key: source_lib.check_size(_data_get(config, key, None), key)
                 for key in ('center_crop', 'image_size')}
+  return dict(
+      name=name, data_dir=config.get('data_dir', None), binarize=binarize, preprocess=preprocess,
+      held_out_labels=held_out_labels(config),
+      splits={'train': _data_get(config, 'train_split', 'train'),
+              'eval': _data_get(config, 'eval_split', 'validation'),
+              'test': _data_get(config, 'test_split', 'test')})
+
+
+def held_out_labels(config) -> tuple[int, ...]:
+  """config.data.held_out_labels (default ()) as a tuple of ints, checked for type only."""
   held_out = _data_get(config, 'held_out_labels', ())
-  if isinstance(held_out, (int, np.integer)):
+  if isinstance(held_out, (int, np.integer)) and not isinstance(held_out, bool):
     held_out = (held_out,)
   if (not isinstance(held_out, (tuple, list))
       or not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in held_out)):
     raise UserError(f'config.data.held_out_labels={held_out!r} must be a tuple of class labels '
                     '(integers), e.g. --config.data.held_out_labels=7 or "(3, 5)".')
-  return dict(
-      name=name, data_dir=config.get('data_dir', None), binarize=binarize, preprocess=preprocess,
-      held_out_labels=tuple(int(c) for c in held_out),
-      splits={'train': _data_get(config, 'train_split', 'train'),
-              'eval': _data_get(config, 'eval_split', 'validation'),
-              'test': _data_get(config, 'test_split', 'test')})
+  return tuple(int(c) for c in held_out)
 
 
 def local_batch_size(global_batch, process_count: int, what: str = 'config.batch_size') -> int:

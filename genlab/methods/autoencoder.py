@@ -127,7 +127,7 @@ def _settings(config, data_info) -> ml_collections.ConfigDict:
   s.knn_k = int_at_least(ev.get('knn_k', 5), 1, 'eval.knn_k')
   s.silent_threshold = float(ev.get('silent_threshold', 0.01))
   s.denoisers = tuple(ev.get('denoisers', tuple(classical.DENOISERS)))
-  s.held_out = data_lib.settings(config)['held_out_labels']
+  s.held_out = data_lib.held_out_labels(config)
 
   if s.sparsity != 'none':
     if s.sparsity_weight < 0:

@@ -223,7 +223,7 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
              for i in range(8)]
     return -jnp.mean(jnp.stack(draws), axis=0)
 
-  held_out = data_lib.settings(config)['held_out_labels']
+  held_out = data_lib.held_out_labels(config)
 
   def analyze(state, key, arrays):
     """Anomaly detection: the held-out classes scored by -ELBO, against PCA (metrics/anomaly)."""
