@@ -99,6 +99,11 @@ def test_bottleneck_autoencoder_reports_pca_and_knn_and_plots_codes(bottleneck_r
     assert os.path.getsize(os.path.join(workdir, 'analysis', f'{name}.png')) > 1000
 
 
+def test_eval_mode_repeats_the_analysis_exactly(bottleneck_run):
+  config, workdir, results = bottleneck_run
+  assert train.evaluate(config, workdir)['metrics'] == results['metrics']
+
+
 def test_sample_mode_writes_reconstructions_and_says_so(bottleneck_run, tmp_path):
   _, workdir, _ = bottleneck_run
   out = tmp_path / 'r.npz'
