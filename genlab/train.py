@@ -138,8 +138,9 @@ class _Run:
     key = jax.random.fold_in(self.base_key, _VIZ_TAG)
     return self.method.visualize(state, key, batch)
 
-  def analysis(self, state) -> dict[str, float]:
-    """The method's host-side analysis of the whole splits; its pictures go to analysis/."""
+  def analysis(self, state, step: int, writer=None) -> dict[str, float]:
+    """The method's host-side analysis of the whole splits; its pictures go to analysis/ (and
+    to TensorBoard under analysis/ when a writer is given)."""
     if self.method.analyze is None:
       return {}
     key = jax.random.fold_in(self.base_key, _ANALYSIS_TAG)
@@ -148,12 +149,14 @@ class _Run:
     if jax.process_index() == 0:
       for name, grid in pictures.items():
         viz.save_png(os.path.join(self.workdir, 'analysis', f'{name}.png'), grid)
+    if writer is not None:
+      writer.images(step, pictures, folder='analysis')
     return {k: float(v) for k, v in metrics.items()}
 
-  def test_results(self, state, step: int, extra: dict) -> dict:
+  def test_results(self, state, step: int, extra: dict, writer=None) -> dict:
     metrics = self.evaluate(state, self.config.data.test_split, self.test_step)
     metrics.update(self.sample_quality(state, 'test'))
-    metrics.update(self.analysis(state))
+    metrics.update(self.analysis(state, step, writer))
     if self.sample_metrics is not None and self.sample_metrics.test_names:
       extra = dict(extra, reference={'real_vs_real': self.sample_metrics.reference(),
                                      'note': 'the test metrics with real training images in '
@@ -291,7 +294,7 @@ def _train_loop(run: _Run, ckpt, writer) -> Optional[dict]:
       'train_seconds': train_seconds,
       'steps_per_sec': step / max(train_seconds, 1e-9),
       'num_train_steps': total,
-  })
+  }, writer=writer)
 
 
 def restore(config: ml_collections.ConfigDict, workdir: str):

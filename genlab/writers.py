@@ -49,14 +49,16 @@ class Writer:
         f.writelines(kept)
       os.replace(path + '.tmp', path)
 
-  def images(self, step: int, grids: dict) -> None:
-    """Each grid (H, W, C) in [0, 1] -> samples/<name>_<step>.png and a TensorBoard image."""
+  def images(self, step: int, grids: dict, folder: str = 'samples') -> None:
+    """Each grid (H, W, C) in [0, 1] -> TensorBoard image <folder>/<name>, and for 'samples'
+    also samples/<name>_<step>.png (the final analysis writes its own analysis/<name>.png)."""
     if not self.active:
       return
     for name, grid in grids.items():
       grid = np.clip(np.asarray(grid, np.float32), 0.0, 1.0)
-      viz.save_png(os.path.join(self.workdir, 'samples', f'{name}_{step:07d}.png'), grid)
-      self._tb.add_image(f'samples/{name}', grid, step, dataformats='HWC')
+      if folder == 'samples':
+        viz.save_png(os.path.join(self.workdir, 'samples', f'{name}_{step:07d}.png'), grid)
+      self._tb.add_image(f'{folder}/{name}', grid, step, dataformats='HWC')
 
   def flush(self) -> None:
     if self._tb is not None:

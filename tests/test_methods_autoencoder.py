@@ -1,6 +1,6 @@
 """Autoencoders: corruption, losses and penalties against their equations, learning on digits,
 the analysis against classical baselines, --mode=sample, and bad input through the CLI."""
-import json
+import glob
 import os
 
 import jax
@@ -97,6 +97,9 @@ def test_bottleneck_autoencoder_reports_pca_and_knn_and_plots_codes(bottleneck_r
   assert m['recon_mse'] < 0.1  # it learned to reconstruct (an untrained one gives ~0.2)
   for name in ('codes_2d', 'pca_2d'):
     assert os.path.getsize(os.path.join(workdir, 'analysis', f'{name}.png')) > 1000
+  events = b''.join(open(p, 'rb').read() for p in glob.glob(
+      os.path.join(workdir, 'tensorboard', 'events.out.tfevents.*')))
+  assert b'analysis/codes_2d' in events and b'samples/reconstructions' in events
 
 
 def test_eval_mode_repeats_the_analysis_exactly(bottleneck_run):
