@@ -345,7 +345,10 @@ def _write_reconstructions(run: _Run, state, num_images: int, output: str) -> st
   print(f'genlab: {config.method!r} does not generate samples: writing its reconstructions '
         f'of the first {num_images} {config.data.test_split!r} images instead (for a '
         'denoising autoencoder, the denoised noisy inputs).', file=sys.stderr)
-  step_fn = jax.jit(run.method.reconstruct, in_shardings=(run.replicated, run.sharded, None),
+  def reconstruct(state, batch, key):  # the batch comes back whole: rows of every process
+    return dict(run.method.reconstruct(state, batch, key), clean=batch['image'],
+                label=batch['label'], mask=batch['mask'])
+  step_fn = jax.jit(reconstruct, in_shardings=(run.replicated, run.sharded, None),
                     out_shardings=run.replicated)
   parts, seen = [], 0
   for index, batch in enumerate(data_lib.eval_batches(
@@ -353,9 +356,9 @@ def _write_reconstructions(run: _Run, state, num_images: int, output: str) -> st
       process_count=jax.process_count())):
     key = jax.random.fold_in(jax.random.fold_in(run.base_key, _SAMPLE_TAG), index)
     out = parallel.to_host(step_fn(state, parallel.to_global(batch, run.mesh), key))
-    real = np.asarray(batch['mask']) > 0
+    real = out['mask'] > 0
     parts.append({'inputs': out['input'][real], 'samples': out['output'][real],
-                  'clean': batch['image'][real], 'labels': batch['label'][real]})
+                  'clean': out['clean'][real], 'labels': out['label'][real]})
     seen += int(real.sum())
     if seen >= num_images:
       break
