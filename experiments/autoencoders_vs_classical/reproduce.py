@@ -1,6 +1,6 @@
 """Autoencoders against the classical methods they replace, on mnist5k: one command, four tables.
 
-  python experiments/autoencoders_vs_classical/reproduce.py           # ~35 min on 2 CPU cores
+  python experiments/autoencoders_vs_classical/reproduce.py           # ~30 min on 2 CPU cores
   python experiments/autoencoders_vs_classical/reproduce.py --smoke   # a minute, the plumbing
 
 1. Dimensionality reduction: MLP and convolutional autoencoders with codes of 2, 8 and 32
