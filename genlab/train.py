@@ -138,22 +138,17 @@ class _Run:
     key = jax.random.fold_in(self.base_key, _VIZ_TAG)
     return self.method.visualize(state, key, batch)
 
-  def analysis(self, state, step: int, writer=None) -> dict[str, float]:
-    """The method's host-side analysis of the whole splits; its pictures go to analysis/ (and
-    to TensorBoard under analysis/ when a writer is given)."""
+  def analysis(self, state, step: int, writer: writers.Writer) -> dict[str, float]:
+    """The method's host-side analysis of the whole splits; pictures -> analysis/<name>.png."""
     if self.method.analyze is None:
       return {}
     key = jax.random.fold_in(self.base_key, _ANALYSIS_TAG)
     metrics, pictures = self.method.analyze(
         state, key, lambda role: data_lib.split_arrays(self.config, role))
-    if jax.process_index() == 0:
-      for name, grid in pictures.items():
-        viz.save_png(os.path.join(self.workdir, 'analysis', f'{name}.png'), grid)
-    if writer is not None:
-      writer.images(step, pictures, folder='analysis')
+    writer.images(step, pictures, folder='analysis', stamp=False)
     return {k: float(v) for k, v in metrics.items()}
 
-  def test_results(self, state, step: int, extra: dict, writer=None) -> dict:
+  def test_results(self, state, step: int, extra: dict, writer: writers.Writer) -> dict:
     metrics = self.evaluate(state, self.config.data.test_split, self.test_step)
     metrics.update(self.sample_quality(state, 'test'))
     metrics.update(self.analysis(state, step, writer))
@@ -224,6 +219,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Optio
     ckpt.wait()
     ckpt.close()
     writer.close()
+
+
+def train_or_skip(config: ml_collections.ConfigDict, workdir: str
+                  ) -> tuple[Optional[dict], Optional[str]]:
+  """For scripts that run many configs: (results, None), or (None, why) when the config's
+  data set is not available here or SIGTERM stopped the run (re-running resumes it)."""
+  try:
+    data_lib.get_info(config)
+  except UserError as e:
+    return None, str(e)
+  results = train_and_evaluate(config, workdir)
+  if results is None:
+    return None, 'stopped by SIGTERM; re-run to resume'
+  return results, None
 
 
 def _make_method(config):
@@ -313,7 +322,12 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Evaluates the latest checkpoint on the test split and writes results.json."""
   run, state, data_state = restore(config, workdir)
   step = int(parallel.to_host(state.step))
-  return run.test_results(state, step, {'train_seconds': data_state['train_seconds']})
+  writer = writers.Writer(workdir)
+  try:
+    return run.test_results(state, step, {'train_seconds': data_state['train_seconds']},
+                            writer)
+  finally:
+    writer.close()
 
 
 def sample(config: ml_collections.ConfigDict, workdir: str, num_samples: int,

@@ -49,15 +49,15 @@ class Writer:
         f.writelines(kept)
       os.replace(path + '.tmp', path)
 
-  def images(self, step: int, grids: dict, folder: str = 'samples') -> None:
-    """Each grid (H, W, C) in [0, 1] -> TensorBoard image <folder>/<name>, and for 'samples'
-    also samples/<name>_<step>.png (the final analysis writes its own analysis/<name>.png)."""
+  def images(self, step: int, grids: dict, folder: str = 'samples', stamp: bool = True) -> None:
+    """Each grid (H, W, C) in [0, 1] -> <folder>/<name>_<step>.png (<name>.png without
+    `stamp`) and the TensorBoard image <folder>/<name>."""
     if not self.active:
       return
     for name, grid in grids.items():
       grid = np.clip(np.asarray(grid, np.float32), 0.0, 1.0)
-      if folder == 'samples':
-        viz.save_png(os.path.join(self.workdir, 'samples', f'{name}_{step:07d}.png'), grid)
+      file = f'{name}_{step:07d}.png' if stamp else f'{name}.png'
+      viz.save_png(os.path.join(self.workdir, folder, file), grid)
       self._tb.add_image(f'{folder}/{name}', grid, step, dataformats='HWC')
 
   def flush(self) -> None:

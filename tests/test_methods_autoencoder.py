@@ -11,7 +11,6 @@ import pytest
 from conftest import run_cli
 from configs import ae_anomaly_mnist, ae_mnist, dae_mnist, sae_mnist, vae_mnist
 from genlab import train
-from genlab.data import source
 from genlab.methods import autoencoder as ae
 from test_methods_gan import _assert_one_line_error
 

@@ -20,7 +20,6 @@ from absl import app, flags, logging  # pylint: disable=g-import-not-at-top,wron
 from configs import vae_mnist, vae_mnist_full  # pylint: disable=wrong-import-position
 from genlab import data as data_lib  # pylint: disable=wrong-import-position
 from genlab import train  # pylint: disable=wrong-import-position
-from genlab.errors import UserError  # pylint: disable=wrong-import-position
 from genlab.metrics import likelihood  # pylint: disable=wrong-import-position
 
 PAPER_NLL = 86.76  # Burda et al. 2016, Table 1: VAE, 1 stochastic layer, k=1, MNIST test.
@@ -42,13 +41,9 @@ def pixel_baseline(config) -> float:
 
 
 def reproduce(name, config, workdir):
-  try:
-    data_lib.get_info(config)
-  except UserError as e:
-    return {'data': name, 'skipped': str(e)}
-  results = train.train_and_evaluate(config, workdir)
-  if results is None:
-    return {'data': name, 'skipped': 'stopped by SIGTERM; re-run to resume'}
+  results, skipped = train.train_or_skip(config, workdir)
+  if skipped:
+    return {'data': name, 'skipped': skipped}
   m = results['metrics']
   return {'data': name, 'nll': m['nll'], 'neg_elbo': m['neg_elbo'],
           'baseline': pixel_baseline(config), 'minutes': results['train_seconds'] / 60,

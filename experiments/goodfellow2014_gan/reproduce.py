@@ -22,9 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 from absl import app, flags, logging  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from configs import dcgan_mnist, gan_mnist, vae_mnist  # pylint: disable=wrong-import-position
-from genlab import data as data_lib  # pylint: disable=wrong-import-position
 from genlab import train  # pylint: disable=wrong-import-position
-from genlab.errors import UserError  # pylint: disable=wrong-import-position
 
 # Goodfellow et al. 2014, Table 1 (MNIST, mean log-likelihood of the test set, +- std. error).
 PAPER = (('DBN', 138, 2.0), ('Stacked CAE', 121, 1.6), ('Deep GSN', 214, 1.1),
@@ -55,13 +53,9 @@ def configs(dataset: str, arg):
 
 
 def measure(name, config, workdir):
-  try:
-    data_lib.get_info(config)
-  except UserError as e:
-    return {'model': name, 'skipped': str(e)}
-  results = train.train_and_evaluate(config, workdir)
-  if results is None:
-    return {'model': name, 'skipped': 'stopped by SIGTERM; re-run to resume'}
+  results, skipped = train.train_or_skip(config, workdir)
+  if skipped:
+    return {'model': name, 'skipped': skipped}
   return {'model': name, 'metrics': results['metrics'],
           'reference': results['reference']['real_vs_real'],
           'minutes': results['train_seconds'] / 60, 'test_examples': results['num_examples']}

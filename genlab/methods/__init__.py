@@ -59,6 +59,15 @@ class Method:
   reconstruct: Optional[Callable[[Any, dict, jax.Array], dict[str, jax.Array]]] = None
 
 
+def map_chunks(fn: Callable[[np.ndarray, int], Any], x: np.ndarray, chunk: int = 1000):
+  """fn(x[i:i + chunk], i) for each chunk of a whole split, outputs concatenated on the host
+  (tuples of arrays concatenated element-wise): for `analyze`, which sees splits whole."""
+  parts = [jax.device_get(fn(x[i:i + chunk], i)) for i in range(0, len(x), chunk)]
+  if isinstance(parts[0], tuple):
+    return tuple(np.concatenate([p[j] for p in parts]) for j in range(len(parts[0])))
+  return np.concatenate(parts)
+
+
 def section(config, name: str):
   """config.<name> (e.g. 'model', 'loss'), or an empty ConfigDict when the config has none."""
   return config.get(name) or ml_collections.ConfigDict()

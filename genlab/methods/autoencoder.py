@@ -47,7 +47,6 @@ from genlab.models import vae as vae_models
 RECONSTRUCTION = ('cross_entropy', 'mse')
 SPARSITY = ('none', 'l1', 'kl')
 NOISE = ('none', 'gaussian', 'masking', 'salt_and_pepper')
-_CHUNK = 1000  # images per jitted call when a whole split is encoded
 
 
 # -- the objective ---------------------------------------------------------------------------
@@ -239,9 +238,8 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
     code, logits = forward(params, x_in)
     return code, jax.nn.sigmoid(logits)
 
-  def run_split(params, x_in):
-    parts = [encode_decode(params, x_in[i:i + _CHUNK]) for i in range(0, len(x_in), _CHUNK)]
-    return tuple(np.concatenate([np.asarray(p[j]) for p in parts]) for j in range(2))
+  def run_split(params, x_in):  # -> (codes, reconstructions) on the host
+    return methods.map_chunks(lambda chunk, _: encode_decode(params, chunk), x_in)
 
   corrupt_jit = jax.jit(lambda key, x: corrupt(key, x, s.noise, s.noise_level))
 

@@ -36,9 +36,6 @@ from genlab.metrics import likelihood
 from genlab.models import vae as vae_models
 
 
-
-
-
 def _positive_int(value, key):
   return int_at_least(value, 1, key)
 
@@ -229,9 +226,8 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
     """Anomaly detection: the held-out classes scored by -ELBO, against PCA (metrics/anomaly)."""
     train, test = arrays('train'), arrays('test')
     x = test['image']
-    scores = np.concatenate([np.asarray(neg_elbo(state.params, x[i:i + 500],
-                                                 jax.random.fold_in(key, i)))
-                             for i in range(0, len(x), 500)])
+    scores = methods.map_chunks(
+        lambda chunk, i: neg_elbo(state.params, chunk, jax.random.fold_in(key, i)), x, 500)
     metrics = anomaly.report({'neg_elbo': scores}, test['label'], held_out,
                              train['image'].reshape(len(train['image']), -1),
                              x.reshape(len(x), -1), latent_dim)
