@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from typing import Iterator
+from typing import Any, Iterator
 import zlib
 
 from absl import logging
@@ -24,13 +24,13 @@ import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from genlab.data import builders
+from genlab.data import builders, text_sources
 from genlab.errors import UserError
 
 # Catalogue names -> the offline builder that stands in for them.
 _OFFLINE_ALTERNATIVE = {
     'mnist': 'mnist5k', 'binarized_mnist': 'mnist5k', 'fashion_mnist': 'mnist5k',
-    'kmnist': 'mnist5k', 'emnist': 'mnist5k',
+    'kmnist': 'mnist5k', 'emnist': 'mnist5k', 'tiny_shakespeare': 'shakespeare',
 }
 _STATIC_SEED = 20160501  # Fixed forever: the static binarization is part of the data set.
 _CHUNK = 1024  # Rows per noise draw for the fixed binarization; fixed so draws never change.
@@ -48,6 +48,9 @@ class DataInfo:
   image_shape: tuple[int, int, int]  # (H, W, C)
   num_classes: int
   num_examples: dict[str, int]  # keys 'train', 'eval', 'test': the sizes of the splits in use
+  # Text data sets (data/text.py): image_shape is (), num_examples counts tokens.
+  vocab_size: int = 0
+  tokenizer: Any = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +68,9 @@ def clear_cache() -> None:
   """Forgets decoded splits (tests use it; a run never needs to)."""
   _SPLITS.clear()
   _FIXED_BINARY.clear()
+  text_sources.clear_cache()
+  from genlab.data import text  # pylint: disable=g-import-not-at-top  (text imports this module)
+  text.clear_cache()
 
 
 def resolve_data_dir(data_dir: str | None) -> str:
@@ -99,7 +105,7 @@ def _prepare_offline(name: str, data_dir: str | None) -> None:
 def open_split(name: str, split: str, data_dir: str | None):
   """Returns the random-access data source of one split, or raises a one-line UserError."""
   data_dir = resolve_data_dir(data_dir)
-  if _base_name(name) in builders.OFFLINE_BUILDERS:
+  if _base_name(name) in {**builders.OFFLINE_BUILDERS, **text_sources.TEXT_BUILDERS}:
     _prepare_offline(name, data_dir)
   try:
     return tfds.data_source(name, split=split, data_dir=data_dir, download=False)
@@ -124,7 +130,8 @@ def _diagnose(name: str, split: str, data_dir: str | None, error: Exception) -> 
   root = resolve_data_dir(data_dir)
   if not builder.is_prepared():
     alt = _OFFLINE_ALTERNATIVE.get(_base_name(name))
-    use = f'--config.dataset={alt} ({builders.OFFLINE_BUILDERS[alt]})' if alt else _offline_list()
+    described = {**builders.OFFLINE_BUILDERS, **text_sources.TEXT_BUILDERS}
+    use = f'--config.dataset={alt} ({described[alt]})' if alt else _offline_list()
     raise UserError(
         f"Data set '{name}' is not prepared in {root} and cannot be downloaded here (no "
         f'network). Use {use}, or prepare {name} with TFDS where you have network (needs '
