@@ -33,7 +33,8 @@ def load_config():
   return CONFIG.value
 
 
-def execute(*, mode: str, workdir: str | None, num_samples: int, output: str | None) -> None:
+def execute(*, mode: str, workdir: str | None, num_samples: int, output: str | None,
+            text_options: dict | None = None) -> None:
   """Runs one mode of the experiment given by --config (see run.py for the flags)."""
   from genlab import parallel  # pylint: disable=g-import-not-at-top
   from genlab import train  # pylint: disable=g-import-not-at-top
@@ -51,7 +52,7 @@ def execute(*, mode: str, workdir: str | None, num_samples: int, output: str | N
     print(f'results ({workdir}/results.json): {results["metrics"]}')
   else:
     output = output or os.path.join(workdir, 'samples.npz')
-    print(f'wrote {train.sample(config, workdir, num_samples, output)}')
+    print(f'wrote {train.sample(config, workdir, num_samples, output, text_options=text_options)}')
 
 
 def _parse_flags(argv: list[str]) -> list[str]:

@@ -147,3 +147,41 @@ def autoencoder_smoke(c: ml_collections.ConfigDict) -> None:
   c.model.hidden_dims = tuple(min(h, 32) for h in c.model.hidden_dims)
   c.model.conv_features = (4, 8)
   c.eval.batch_size = 64
+
+
+def lm_config() -> ml_collections.ConfigDict:
+  """A character LSTM on Shakespeare's plays (configs/lstm_char_shakespeare.py); the other
+  language-model configs change what differs. Every key is here, so any can be overridden."""
+  c = base_config()
+  c.method = 'lm'
+  c.dataset = 'shakespeare'            # or tiny_shakespeare, or text:PATH (a file or folder)
+  set_schedule(c, 64, 6_000, log_every=100, eval_every=1_000, checkpoint_every=1_000)
+  c.data.tokenizer = 'char'            # 'char' | 'word'
+  c.data.vocab_size = 0                # 0 = every character (word level: the top V - 1 words)
+  c.data.lowercase = False
+  c.data.seq_len = 128                 # T, the window of (truncated) backpropagation
+  c.data.tbptt = True                  # carry the LSTM state from window to window
+  c.data.split_by = 'auto'             # text:PATH only: 'file' | 'fraction' | 'auto'
+  c.data.held_out_fraction = 0.1       # text:PATH only: for validation and for test each
+  c.model = dict(embed_dim=128, hidden_dim=256, num_layers=2, dropout=0.0, tie_weights=False,
+                 unroll=8)
+  c.optimizer = dict(name='adam', learning_rate=3e-3, schedule='cosine', grad_clip_norm=1.0)
+  c.eval.batch_size = 64
+  c.eval.seq_len = 512                 # scored tokens per evaluation window
+  c.eval.context = 64                  # tokens read, not scored, before each window
+  c.sample = dict(prompt='\n', temperatures=(0.2, 0.5, 1.0, 1.2), length=400, top_k=0,
+                  top_p=1.0)
+  c.baseline = dict(orders=(1, 2, 3, 4, 5, 6))  # n-gram baselines at the end; () = none
+  return c
+
+
+def lm_smoke(c: ml_collections.ConfigDict) -> None:
+  """The tiny variant shared by the language-model configs."""
+  set_schedule(c, 8, 20, log_every=5, eval_every=10, checkpoint_every=10)
+  c.data.seq_len = 16
+  c.model.embed_dim = 16
+  c.model.hidden_dim = 32
+  c.model.num_layers = 1
+  c.eval.batch_size = 64
+  c.sample.length = 40
+  c.baseline.orders = (1, 2, 3)

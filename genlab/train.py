@@ -48,6 +48,7 @@ class _Run:
     self.config = config
     self.workdir = workdir
     self.data_info = data_lib.get_info(config)
+    data_lib.check_vocabulary(self.data_info, workdir)
     self.method = methods.get(config.method).make(config, self.data_info)
     self.mesh = parallel.make_mesh()
     self.replicated = parallel.replicated(self.mesh)
@@ -80,7 +81,7 @@ class _Run:
     def step(state, batch, index):
       key = jax.random.fold_in(jax.random.fold_in(self.base_key, _EVAL_TAG), index)
       sums = dict(fn(state, batch, key))
-      sums['_count'] = jnp.sum(batch['mask'])
+      sums.setdefault('_count', jnp.sum(batch['mask']))
       return sums
     return jax.jit(step, in_shardings=(self.replicated, self.sharded, None),
                    out_shardings=self.replicated)
@@ -126,7 +127,8 @@ class _Run:
       totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
     totals = parallel.to_host(totals)
     count = float(totals.pop('_count'))
-    return {k: float(v) / count for k, v in totals.items()}
+    means = {k: float(v) / count for k, v in totals.items()}
+    return self.method.summarize(means) if self.method.summarize else means
 
   def visuals(self, state) -> dict:
     if self.method.visualize is None:
@@ -209,6 +211,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Optio
   """
   run = _Run(config, workdir)
   run_config.check_and_save(config, workdir, run.method, make_method=_make_method)
+  if jax.process_index() == 0:
+    data_lib.save_vocabulary(run.data_info, workdir)
   if run.sample_metrics is not None:
     run.sample_metrics.prepare()  # a missing classifier is trained (or fails) before training
   ckpt = checkpoint_lib.Checkpointer(workdir, max_to_keep=config.max_checkpoints_to_keep)
@@ -286,7 +290,7 @@ def _train_loop(run: _Run, ckpt, writer) -> Optional[dict]:
         metrics = run.evaluate(state, config.data.eval_split, run.eval_step)
         metrics.update(run.sample_quality(state, 'eval'))
         writer.scalars(step, 'eval', metrics)
-        writer.images(step, run.visuals(state))
+        writer.visuals(step, run.visuals(state))
         writer.flush()
       if step % config.checkpoint_every_steps == 0 or step == total:
         save(step)
@@ -331,14 +335,21 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
 
 def sample(config: ml_collections.ConfigDict, workdir: str, num_samples: int,
-           output: str, chunk: int = 1000) -> str:
+           output: str, chunk: int = 1000, text_options: Optional[dict] = None) -> str:
   """Writes `num_samples` samples of the latest checkpoint to `output` (.npz, key 'samples').
 
-  The same checkpoint and config.seed give the same file.
+  The same checkpoint and config.seed give the same file. `text_options` (prompt,
+  temperature, length, top_k, top_p; None = the config's) are for language models only.
   """
   if num_samples <= 0:
     raise UserError(f'--num_samples={num_samples}: give a positive number of samples.')
+  text_options = {k: v for k, v in (text_options or {}).items() if v is not None}
   run, state, _ = restore(config, workdir)
+  if run.method.generate_text is not None:
+    return _write_texts(run, state, num_samples, output, text_options)
+  if text_options:
+    raise UserError(f'--{"/--".join(sorted(text_options))} apply to language models only; '
+                    f'{config.method!r} takes --num_samples and --output.')
   if run.method.sample is None and run.method.reconstruct is not None:
     return _write_reconstructions(run, state, num_samples, output)
   samples = run.draw(state, jax.random.fold_in(run.base_key, _SAMPLE_TAG), num_samples, chunk)
@@ -346,6 +357,23 @@ def sample(config: ml_collections.ConfigDict, workdir: str, num_samples: int,
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     np.savez_compressed(output, samples=samples, step=int(parallel.to_host(state.step)),
                         seed=config.seed)
+  return output
+
+
+def _write_texts(run: _Run, state, num: int, output: str, options: dict) -> str:
+  """--mode=sample of a language model: `num` texts -> `output` (.npz, 'samples' a list of
+  strings, with the sampling settings) and the same texts as a .txt file beside it."""
+  options.setdefault('temperature', 1.0)
+  key = jax.random.fold_in(run.base_key, _SAMPLE_TAG)
+  texts = run.method.generate_text(state, key, num, **options)
+  if jax.process_index() == 0:
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    np.savez_compressed(output, samples=np.array(texts), step=int(parallel.to_host(state.step)),
+                        seed=run.config.seed, **{k: np.array(v) for k, v in options.items()})
+    with open(os.path.splitext(output)[0] + '.txt', 'w') as f:
+      for i, text in enumerate(texts):
+        f.write(f'=== sample {i} ({", ".join(f"{k}={v!r}" for k, v in options.items())})\n'
+                f'{text}\n\n')
   return output
 
 

@@ -60,6 +60,22 @@ class Writer:
       viz.save_png(os.path.join(self.workdir, folder, file), grid)
       self._tb.add_image(f'{folder}/{name}', grid, step, dataformats='HWC')
 
+  def texts(self, step: int, texts: dict, folder: str = 'samples') -> None:
+    """Each text -> <folder>/<name>_<step>.txt and the TensorBoard text <folder>/<name>."""
+    if not self.active:
+      return
+    for name, text in texts.items():
+      with open(os.path.join(self.workdir, folder, f'{name}_{step:07d}.txt'), 'w') as f:
+        f.write(text)
+      # TensorBoard renders text as Markdown: a code block keeps the line breaks.
+      self._tb.add_text(f'{folder}/{name}', '```\n' + text.replace('```', "'''") + '\n```',
+                        step)
+
+  def visuals(self, step: int, items: dict) -> None:
+    """A method's `visualize` output: strings are texts, everything else image grids."""
+    self.texts(step, {k: v for k, v in items.items() if isinstance(v, str)})
+    self.images(step, {k: v for k, v in items.items() if not isinstance(v, str)})
+
   def flush(self) -> None:
     if self._tb is not None:
       self._tb.flush()

@@ -18,6 +18,7 @@ import grain
 import numpy as np
 
 from genlab.data import source as source_lib
+from genlab.data import text as text_lib
 from genlab.errors import UserError
 
 _BINARIZE = ('none', 'dynamic', 'static')
@@ -117,6 +118,8 @@ def split_arrays(config, role: str) -> dict[str, np.ndarray]:
   """The whole split of `role` ('train' | 'eval' | 'test') as the eval batches see it:
   {'image': float32 (N, H, W, C) in [0, 1], binarized once with a fixed seed if the config
   binarizes, 'label': int32 (N,)}, held-out classes removed except from the test split."""
+  if text_lib.is_text(config):
+    return text_lib.split_arrays(config, role)
   s = settings(config)
   images, labels, scale = _split_arrays(s, s['splits'][role], binarized=True)
   return {'image': images.astype(np.float32) * np.float32(scale),
@@ -205,6 +208,9 @@ def _train_arrays(s: dict):
 
 def train_iterator(config, *, process_index: int = 0, process_count: int = 1) -> TrainIterator:
   """This process's share of the global training stream for config.seed."""
+  if text_lib.is_text(config):
+    return text_lib.train_iterator(config, process_index=process_index,
+                                   process_count=process_count)
   s = settings(config)
   global_batch = config.get('batch_size', None)
   local_batch_size(global_batch, process_count)
@@ -234,6 +240,9 @@ def eval_batches(config, split: str, batch_size: int, *, process_index: int = 0,
   'static' binarization the split is binarized once with a fixed seed, so it is the same
   eval set every time.
   """
+  if text_lib.is_text(config):
+    return text_lib.eval_batches(config, split, batch_size, process_index=process_index,
+                                  process_count=process_count)
   s = settings(config)
   local = local_batch_size(batch_size, process_count, what='eval batch_size')
   if not 0 <= process_index < process_count:
@@ -261,6 +270,8 @@ def get_info(config) -> source_lib.DataInfo:
   image_shape is the shape after config.data.center_crop / image_size, read from the TFDS
   metadata without decoding the splits.
   """
+  if text_lib.is_text(config):
+    return text_lib.get_info(config)
   s = settings(config)
   shapes, classes, sizes = set(), set(), {}
   for role, split in s['splits'].items():

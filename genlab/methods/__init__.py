@@ -7,7 +7,9 @@ Conventions for every function in a `Method` (all pure, all jit-compiled by the 
   state       a pytree whose `step` field is an int32 scalar (e.g. flax TrainState); replicated.
   batch       dict of global arrays sharded on the leading axis over the mesh's 'data' axis:
               'image' float32 (B, H, W, C) in [0, 1] (already binarized if the config asks),
-              'label' int32 (B,). Eval batches also carry 'mask' float32 (B,): 1 real, 0 pad.
+              'label' int32 (B,); for text, 'inputs' and 'targets' int32 (B, T) (and 'reset'
+              or 'weights', genlab/data/text.py). Eval batches also carry 'mask' float32
+              (B,): 1 real, 0 pad.
   key         a `jax.random.key`, derived by the trainer as fold_in(key(seed), step) (plus a
               purpose tag), so every draw is reproducible on resume.
 """
@@ -57,6 +59,15 @@ class Method:
   # (state, batch, key) -> {'input': what the network saw (e.g. the noisy image), 'output':
   # its reconstruction}, float32 (B, H, W, C). --mode=sample writes these for test images.
   reconstruct: Optional[Callable[[Any, dict, jax.Array], dict[str, jax.Array]]] = None
+  # Host-side: the means of eval_step's sums -> the reported metrics, for what is not a mean
+  # (a perplexity is exp of the mean NLL). eval_step may return its own '_count' (e.g. the
+  # number of scored tokens), the denominator of every mean; it defaults to sum(mask).
+  summarize: Optional[Callable[[dict[str, float]], dict[str, float]]] = None
+  # Host-side, for methods that generate text (language models):
+  # (state, key, num, **options) -> `num` strings; options are --mode=sample's --prompt,
+  # --temperature, --length, --top_k, --top_p (None = the config's). visualize may then
+  # return strings too: they are written as samples/<name>_<step>.txt and TensorBoard text.
+  generate_text: Optional[Callable[..., list[str]]] = None
 
 
 def map_chunks(fn: Callable[[np.ndarray, int], Any], x: np.ndarray, chunk: int = 1000):

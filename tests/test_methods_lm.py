@@ -1,0 +1,196 @@
+"""The language-model method: sampling filters, the scan generator, TBPTT, learning, bits."""
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from genlab import config_defaults
+from genlab import data as data_lib
+from genlab.data import text
+from genlab.errors import UserError
+from genlab.methods import lm
+from genlab.models import lstm as lstm_models
+
+_TEXT = 'abcabdabcabd\n' * 200
+
+
+@pytest.fixture
+def corpus(tmp_path):
+  path = tmp_path / 'corpus.txt'
+  path.write_text(_TEXT)
+  data_lib.clear_cache()
+  yield str(path)
+  data_lib.clear_cache()
+
+
+def _config(path, **overrides):
+  c = config_defaults.lm_config()
+  config_defaults.lm_smoke(c)
+  c.dataset = f'text:{path}'
+  c.data.split_by = 'fraction'
+  c.data.held_out_fraction = 0.1
+  c.optimizer.learning_rate = 1e-2
+  for key, value in overrides.items():
+    section, _, name = key.rpartition('.')
+    (c[section] if section else c)[name] = value
+  return c
+
+
+def _method(c):
+  info = data_lib.get_info(c)
+  return lm.make(c, info), info
+
+
+def test_filter_logits_top_k_and_nucleus_against_brute_force():
+  rng = np.random.default_rng(0)
+  logits = jnp.asarray(rng.normal(size=(3, 20)) * 2, jnp.float32)
+  for top_k, top_p in ((5, 1.0), (0, 0.6), (3, 0.3), (0, 1.0)):
+    out = np.asarray(lm.filter_logits(logits, 0.5, top_k, top_p))
+    for row, kept in zip(np.asarray(logits), np.isfinite(out)):
+      order = np.argsort(-row)
+      allowed = set(order[:top_k] if top_k else order)
+      probs = np.exp(row / 0.5 - np.max(row / 0.5))
+      probs /= probs.sum()
+      cum, nucleus = 0.0, set()
+      for i in order:
+        nucleus.add(i)
+        cum += probs[i]
+        if top_p < 1 and cum >= top_p:
+          break
+      assert set(np.flatnonzero(kept)) == allowed & nucleus
+    np.testing.assert_allclose(out[np.isfinite(out)],
+                               np.asarray(logits)[np.isfinite(out)] / 0.5, rtol=1e-6)
+
+
+def test_scan_and_hand_unrolled_lstm_are_the_same_function():
+  kwargs = dict(vocab_size=11, embed_dim=6, hidden_dim=8, num_layers=2)
+  scan = lstm_models.LSTMLanguageModel(**kwargs, unroll=3)
+  unrolled = lstm_models.LSTMLanguageModel(**kwargs, unroll_time=True)
+  tokens = jax.random.randint(jax.random.key(0), (2, 7), 0, 11)
+  params = scan.init(jax.random.key(1), tokens)
+  a, carry_a = scan.apply(params, tokens)
+  b, carry_b = unrolled.apply(params, tokens)
+  np.testing.assert_allclose(a, b, atol=1e-5)
+  jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, atol=1e-5), carry_a, carry_b)
+  # Reading a sequence in two pieces with the carry equals reading it at once.
+  first, carry = scan.apply(params, tokens[:, :4])
+  second, _ = scan.apply(params, tokens[:, 4:], carry)
+  np.testing.assert_allclose(np.concatenate([first, second], 1), a, atol=1e-5)
+
+
+def test_tied_weights_use_the_embedding_as_output_layer():
+  model = lstm_models.LSTMLanguageModel(vocab_size=9, embed_dim=4, hidden_dim=6, num_layers=1,
+                                        tie_weights=True)
+  params = model.init(jax.random.key(0), jnp.zeros((1, 3), jnp.int32))['params']
+  assert 'output' not in params and set(params) == {'embed', 'lstm_0', 'project',
+                                                     'output_bias'}
+
+
+def test_training_learns_the_text_and_eval_is_per_token(corpus):
+  c = _config(corpus, num_train_steps=60)
+  method, info = _method(c)
+  state = jax.jit(method.init)(jax.random.key(0))
+  batches = data_lib.train_iterator(c)
+  step = jax.jit(method.train_step)
+  losses = []
+  for i in range(60):
+    state, metrics = step(state, next(batches), jax.random.key(i))
+    losses.append(float(metrics['loss']))
+  assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+  # The eval sums, summarised, equal the mean NLL of every scored validation token.
+  totals = None
+  for batch in data_lib.eval_batches(c, 'validation', 64):
+    sums = method.eval_step(state, batch, None)
+    totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
+  metrics = method.summarize({'nll': float(totals['nll']) / float(totals['_count'])})
+  ids = data_lib.split_arrays(c, 'eval')['ids']
+  assert float(totals['_count']) == len(ids) - 1
+  logits, _ = method_apply(state, c, info, ids[None, :-1])
+  nll = optax.softmax_cross_entropy_with_integer_labels(logits[0], ids[1:]).mean()
+  # Windows start from a zero state after 64 tokens of context: nearly the one-pass NLL.
+  assert abs(metrics['nll'] - float(nll)) < 0.02
+  assert metrics['bits_per_char'] == pytest.approx(metrics['nll'] / math.log(2))
+  assert metrics['perplexity'] == pytest.approx(math.exp(metrics['nll']))
+  # A period-13 text: the trained model is far below the unigram's bits.
+  assert metrics['bits_per_token'] < 1.0
+
+
+def method_apply(state, c, info, tokens):
+  model = lm.build_model(c, info)
+  return model.apply({'params': state.params}, jnp.asarray(tokens))
+
+
+def test_tbptt_carries_the_state_and_resets_it(corpus):
+  c = _config(corpus, **{'data.tbptt': True})
+  method, _ = _method(c)
+  state = method.init(jax.random.key(0))
+  assert all(float(jnp.abs(x).sum()) == 0 for x in jax.tree.leaves(state.carry))
+  batch = data_lib.train_iterator(c).dataset[1]
+  assert (batch['reset'] == 0).all()
+  state, _ = method.train_step(state, batch, jax.random.key(0))
+  carried = state.carry
+  assert all(float(jnp.abs(x).sum()) > 0 for x in jax.tree.leaves(carried))
+  # With reset, the step starts from zero: the same as a fresh state's step.
+  fresh = state.replace(carry=jax.tree.map(jnp.zeros_like, carried))
+  reset = dict(batch, reset=np.ones_like(batch['reset']))
+  _, m_reset = method.train_step(state, reset, jax.random.key(1))
+  _, m_fresh = method.train_step(fresh, batch, jax.random.key(1))
+  _, m_carry = method.train_step(state, batch, jax.random.key(1))
+  assert float(m_reset['loss']) == pytest.approx(float(m_fresh['loss']), abs=1e-6)
+  assert float(m_reset['loss']) != pytest.approx(float(m_carry['loss']), abs=1e-6)
+
+
+def test_generation_is_reproducible_and_follows_the_text(corpus):
+  c = _config(corpus, num_train_steps=60)
+  method, _ = _method(c)
+  state = jax.jit(method.init)(jax.random.key(0))
+  batches = data_lib.train_iterator(c)
+  step = jax.jit(method.train_step)
+  for i in range(80):
+    state, _ = step(state, next(batches), jax.random.key(i))
+  key = jax.random.key(3)
+  a = method.generate_text(state, key, 3, prompt='abcab', temperature=0.2, length=26)
+  assert a == method.generate_text(state, key, 3, prompt='abcab', temperature=0.2, length=26)
+  assert all(t.startswith('abcab') and len(t) == 5 + 26 for t in a)
+  # At a low temperature nearly every generated trigram is one of the text's; hot, far fewer.
+  def text_trigrams(samples):
+    return np.mean([t[i:i + 3] in _TEXT for t in samples for i in range(len(t) - 2)])
+  hot = method.generate_text(state, key, 3, prompt='abcab', temperature=5.0, length=26)
+  assert text_trigrams(a) > 0.9 > 0.7 > text_trigrams(hot)
+  greedy_k = method.generate_text(state, key, 2, prompt='abcab', temperature=1.0, length=10,
+                                  top_k=1)
+  assert greedy_k[0] == greedy_k[1]  # top-1 is greedy: the same for every sample
+  with pytest.raises(UserError, match='temperature > 0'):
+    method.generate_text(state, key, 1, prompt='a', temperature=0.0)
+  with pytest.raises(UserError, match='top_p'):
+    method.generate_text(state, key, 1, prompt='a', top_p=1.5)
+
+
+def test_ngram_baselines_pick_the_best_on_validation(corpus):
+  c = _config(corpus)
+  info = data_lib.get_info(c)
+  out = lm.ngram_baselines(lambda role: data_lib.split_arrays(c, role), info.vocab_size,
+                           (1, 2, 3))
+  assert out['baseline/best/order'] == 3
+  assert out['baseline/best/bits_per_token'] < 0.5 * out['baseline/add_one_1/bits_per_token']
+  assert out['baseline/best/perplexity'] == pytest.approx(
+      2 ** out['baseline/best/bits_per_token'])
+
+
+def test_lm_on_an_image_data_set_is_a_clear_error():
+  c = config_defaults.autoencoder_config()
+  c.method = 'lm'
+  with pytest.raises(UserError, match='needs a text data set'):
+    lm.make(c, data_lib.get_info(c))
+
+
+def test_word_model_reports_perplexity(corpus):
+  c = _config(corpus, **{'data.tokenizer': 'word'})
+  method, info = _method(c)
+  assert info.tokenizer.kind == 'word'
+  metrics = method.summarize({'nll': 2.0})
+  assert metrics['perplexity'] == pytest.approx(math.exp(2.0)) and 'bits_per_char' not in metrics
+  assert text.Tokenizer.build('word', [_TEXT]).vocab_size == info.vocab_size
