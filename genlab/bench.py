@@ -5,6 +5,11 @@ the same step fed by the real input pipeline. MFU = XLA's FLOP estimate per step
 this machine's matmul peak, measured in the same run with a large `jnp.dot`.
 
   python -m genlab.bench --config configs/vae_mnist.py --batch_size 256 --steps 200
+
+A language model also reports tokens/s, generation speed (tokens/s at batch 1 and 64 from the
+jitted lax.scan sampler), and its train step with the LSTM run over time three ways at
+--time_loop_seq_len: lax.scan without and with the config's unroll, and a Python loop
+unrolled by hand (its compile time grows with the window, hence the shorter window).
 """
 from __future__ import annotations
 
@@ -25,6 +30,10 @@ from genlab import train
 _BATCH = flags.DEFINE_integer('batch_size', None, 'Global batch size (default: the config\'s).')
 _STEPS = flags.DEFINE_integer('steps', 100, 'Timed steps.')
 _OUTPUT = flags.DEFINE_string('output', None, 'JSON file (default runs/bench/<name>_b<B>.json).')
+_TIME_LOOP_SEQ_LEN = flags.DEFINE_integer(
+    'time_loop_seq_len', 32, 'Language models: the window of the scan-vs-unrolled comparison '
+    '(0 skips it).')
+_GENERATE_LENGTH = 256
 
 
 def matmul_peak_flops(n: int = 2048, repeats: int = 10) -> float:
@@ -47,7 +56,8 @@ def _flops(compiled) -> float:
   return float(analysis.get('flops', float('nan'))) if analysis else float('nan')
 
 
-def benchmark(config, steps: int) -> dict:
+def _time_step(config, steps: int):
+  """(run, state, iterator, compile_s, flops, step_s) of the trainer's step on device batches."""
   run = train._Run(config, workdir=None)  # pylint: disable=protected-access
   state = run.init_state()
   it = data_lib.train_iterator(config, process_index=jax.process_index(),
@@ -66,7 +76,35 @@ def benchmark(config, steps: int) -> dict:
   for i in range(steps):
     state, metrics = run.train_step(state, batches[i % len(batches)])
   jax.block_until_ready((state, metrics))
-  step_s = (time.perf_counter() - t0) / steps
+  return run, state, it, compile_s, flops, (time.perf_counter() - t0) / steps
+
+
+def language_model(config, run, state, step_s: float, steps: int, time_loop_seq_len: int
+                   ) -> dict:
+  """Tokens/s of training and generation, and the step under three loops over time."""
+  out = {'tokens_per_s': config.batch_size * config.data.seq_len / step_s}
+  key = jax.random.key(0)
+  for n in (1, 64):
+    run.method.generate_text(state, key, n, length=_GENERATE_LENGTH)  # compile
+    t0 = time.perf_counter()
+    run.method.generate_text(state, key, n, length=_GENERATE_LENGTH)
+    out[f'generate_tokens_per_s_batch{n}'] = n * _GENERATE_LENGTH / (time.perf_counter() - t0)
+  if time_loop_seq_len:
+    unroll = config.model.get('unroll', 1)
+    for name, loop, k in (('scan', 'scan', 1), (f'scan_unroll{unroll}', 'scan', unroll),
+                          ('python_unrolled', 'unrolled', 1)):
+      variant = config.copy_and_resolve_references()
+      with variant.unlocked():
+        variant.data.seq_len = time_loop_seq_len
+        variant.model.unroll, variant.model.time_loop = k, loop
+      compile_s, step_s = _time_step(variant, max(1, steps // 4))[3::2]
+      out[f'time_loop_T{time_loop_seq_len}/{name}/step_ms'] = step_s * 1e3
+      out[f'time_loop_T{time_loop_seq_len}/{name}/compile_s'] = compile_s
+  return out
+
+
+def benchmark(config, steps: int, time_loop_seq_len: int = 0) -> dict:
+  run, state, it, compile_s, flops, step_s = _time_step(config, steps)
 
   t0 = time.perf_counter()
   for _ in range(steps):
@@ -75,6 +113,9 @@ def benchmark(config, steps: int) -> dict:
   step_with_data_s = (time.perf_counter() - t0) / steps
 
   peak = matmul_peak_flops()
+  extra = {}
+  if run.method.generate_text is not None:
+    extra = language_model(config, run, state, step_s, steps, time_loop_seq_len)
   return {
       'method': config.method,
       'dataset': config.dataset,
@@ -90,6 +131,7 @@ def benchmark(config, steps: int) -> dict:
       'device_kind': jax.devices()[0].device_kind,
       'device_count': jax.device_count(),
       'jax_version': jax.__version__,
+      **extra,
   }
 
 
@@ -100,7 +142,7 @@ def _main(_argv):
   if _BATCH.value:
     with config.unlocked():
       config.batch_size = _BATCH.value
-  result = benchmark(config, _STEPS.value)
+  result = benchmark(config, _STEPS.value, _TIME_LOOP_SEQ_LEN.value)
   output = _OUTPUT.value or os.path.join('runs', 'bench', f'{name}_b{config.batch_size}.json')
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
   with open(output, 'w') as f:

@@ -155,7 +155,7 @@ def lm_config() -> ml_collections.ConfigDict:
   c = base_config()
   c.method = 'lm'
   c.dataset = 'shakespeare'            # or tiny_shakespeare, or text:PATH (a file or folder)
-  set_schedule(c, 64, 6_000, log_every=100, eval_every=1_000, checkpoint_every=1_000)
+  set_schedule(c, 64, 1_500, log_every=50, eval_every=500, checkpoint_every=500)
   c.data.tokenizer = 'char'            # 'char' | 'word'
   c.data.vocab_size = 0                # 0 = every character (word level: the top V - 1 words)
   c.data.lowercase = False
@@ -163,8 +163,10 @@ def lm_config() -> ml_collections.ConfigDict:
   c.data.tbptt = True                  # carry the LSTM state from window to window
   c.data.split_by = 'auto'             # text:PATH only: 'file' | 'fraction' | 'auto'
   c.data.held_out_fraction = 0.1       # text:PATH only: for validation and for test each
+  # time_loop: 'scan' (lax.scan, `unroll` steps per iteration) or 'unrolled' (a Python loop
+  # over time; slower to compile and, on this CPU, to run: see python -m genlab.bench).
   c.model = dict(embed_dim=128, hidden_dim=256, num_layers=2, dropout=0.0, tie_weights=False,
-                 unroll=8)
+                 unroll=8, time_loop='scan')
   c.optimizer = dict(name='adam', learning_rate=3e-3, schedule='cosine', grad_clip_norm=1.0)
   c.eval.batch_size = 64
   c.eval.seq_len = 512                 # scored tokens per evaluation window

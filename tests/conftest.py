@@ -26,3 +26,14 @@ def run_cli(*args, env=None, timeout=600, check=False):
   if check and proc.returncode != 0:
     raise AssertionError(f'run.py {args} failed ({proc.returncode}):\n{proc.stderr[-3000:]}')
   return proc
+
+
+def assert_one_line_error(proc, *words):
+  """`proc` stopped with genlab's error contract: exit 2, one `genlab: error:` line holding
+  each of `words`, no traceback."""
+  assert proc.returncode == 2, proc.stderr[-2000:]
+  lines = [l for l in proc.stderr.splitlines() if l.startswith('genlab: error:')]
+  assert len(lines) == 1, proc.stderr[-2000:]
+  for word in words:
+    assert word in lines[0], lines[0]
+  assert 'Traceback' not in proc.stderr

@@ -17,6 +17,7 @@ from conftest import ROOT
 from genlab import train
 from genlab.data import builders
 from genlab.data import source
+from genlab.data import text_sources
 
 CONFIGS = sorted(os.path.splitext(os.path.basename(p))[0]
                  for p in glob.glob(os.path.join(ROOT, 'configs', '*.py'))
@@ -41,7 +42,8 @@ def test_config_smoke_trains_and_evaluates(name, data_dir, smoke_classifier_dir,
   workdir = str(tmp_path / name)
   if config.eval.sample_metrics or config.eval.test_sample_metrics:
     config.eval.classifier_workdir = smoke_classifier_dir
-  if config.dataset.split('/')[0].split(':')[0] not in builders.OFFLINE_BUILDERS:
+  offline = {**builders.OFFLINE_BUILDERS, **text_sources.TEXT_BUILDERS}
+  if config.dataset.split('/')[0].split(':')[0] not in offline:
     source.clear_cache()
     try:
       with tfds.testing.mock_data(num_examples=64):
@@ -64,6 +66,12 @@ def test_config_smoke_trains_and_evaluates(name, data_dir, smoke_classifier_dir,
   if config.method == 'classifier':
     return  # draws no samples
   pngs = os.listdir(os.path.join(workdir, 'samples'))
+  if config.method == 'lm':  # text samples at each temperature; n-gram baselines at the end
+    assert {f'temperature_{t:g}_{config.num_train_steps:07d}.txt'
+            for t in config.sample.temperatures} <= set(pngs)
+    assert {'bits_per_token', 'perplexity', 'baseline/best/bits_per_token'} <= set(
+        results['metrics'])
+    return
   if config.method == 'autoencoder':  # reconstructs rather than samples; analysis at the end
     assert any(p.startswith('reconstructions_') for p in pngs)
     assert 'recon_mse' in results['metrics']

@@ -68,3 +68,24 @@ def test_autoencoders_vs_classical_smoke_prints_the_four_tables(data_dir, tmp_pa
     assert any(k.startswith(key) for k in rows), key
   for picture in ('mlp_codes_2d', 'pca_2d', 'denoising_masking', 'features_kl'):
     assert (tmp_path / 'pictures' / f'{picture}.png').exists(), picture
+
+
+def test_char_lstm_shakespeare_smoke_prints_ngrams_beside_lstms(data_dir, tmp_path):
+  proc = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'experiments', 'char_lstm_shakespeare', 'reproduce.py'),
+       '--smoke', f'--workdir_root={tmp_path}', '--sample_length=30'], cwd=ROOT,
+      capture_output=True, text=True, timeout=900, env=dict(os.environ, JAX_PLATFORMS='cpu'))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  lines = proc.stdout.splitlines()
+  best = next(l for l in lines if l.startswith('best n-gram'))
+  assert float(best.split()[5]) > 0
+  for row in ('1-gram, add-one', '3-gram, Kneser-Ney', '3-gram, Witten-Bell', 'LSTM 1 x 32 (default)',
+              'LSTM 1 x 128'):
+    line = next(l for l in lines if l.startswith(row))
+    assert 'skipped' not in line and float(line[40:].split()[0]) > 0, line
+  # tiny_shakespeare is not prepared here: its row says so, naming the offline builder.
+  assert any(l.startswith('LSTM') and 'tiny_shakespeare' in l and 'skipped' in l
+             and 'shakespeare' in l for l in lines)
+  for t in ('0.2', '0.5', '1.0', '1.2'):
+    assert f'--- temperature {t}' in lines
+  assert len(json.load(open(tmp_path / 'summary.json'))) == 3

@@ -8,11 +8,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import assert_one_line_error, run_cli
 from configs import ae_anomaly_mnist, ae_mnist, dae_mnist, sae_mnist, vae_mnist
 from genlab import train
 from genlab.methods import autoencoder as ae
-from test_methods_gan import _assert_one_line_error
+
 
 
 # -- corruption, losses and penalties ---------------------------------------------------------
@@ -188,5 +188,5 @@ def test_vae_scores_anomalies_by_the_negative_elbo(data_dir, tmp_path):
 ])
 def test_cli_bad_autoencoder_config(config, override, words, data_dir, tmp_path):
   proc = run_cli('--config', f'configs/{config}', '--workdir', str(tmp_path / 'w'), override)
-  _assert_one_line_error(proc, *words)
+  assert_one_line_error(proc, *words)
   assert not (tmp_path / 'w').exists()

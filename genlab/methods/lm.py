@@ -32,7 +32,7 @@ from flax.training import train_state
 from genlab import data as data_lib
 from genlab import methods
 from genlab import optim
-from genlab.errors import UserError, int_at_least
+from genlab.errors import UserError, int_at_least, one_of
 from genlab.metrics import ngram
 from genlab.models import lstm as lstm_models
 
@@ -89,6 +89,7 @@ def _settings(config, data_info) -> ml_collections.ConfigDict:
     raise UserError(f'config.model.dropout={s.dropout}: give a probability in [0, 1).')
   s.tie_weights = bool(model.get('tie_weights', False))
   s.unroll = int_at_least(model.get('unroll', 1), 1, 'model.unroll')
+  s.time_loop = one_of(model.get('time_loop', 'scan'), ('scan', 'unrolled'), 'model.time_loop')
   sample = methods.section(config, 'sample')
   s.prompt = sample.get('prompt', '\n')
   s.temperatures = tuple(sample.get('temperatures', (0.2, 0.5, 1.0, 1.2)))
@@ -106,7 +107,7 @@ def build_model(config, data_info, **overrides) -> lstm_models.LSTMLanguageModel
   s = _settings(config, data_info)
   kwargs = dict(vocab_size=data_info.vocab_size, embed_dim=s.embed_dim, hidden_dim=s.hidden_dim,
                 num_layers=s.num_layers, dropout=s.dropout, tie_weights=s.tie_weights,
-                unroll=s.unroll)
+                unroll=s.unroll, unroll_time=s.time_loop == 'unrolled')
   return lstm_models.LSTMLanguageModel(**{**kwargs, **overrides})
 
 

@@ -2,4 +2,6 @@
 
   likelihood   Gaussian KL, Bernoulli / Gaussian log-likelihoods, the IWAE bound (Burda et
                al. 2016, Eq. 8) and its streaming chunked form, an independent-pixel baseline.
+  ngram        unigram and n-gram language models (interpolated modified Kneser-Ney,
+               Witten-Bell), the count-based baselines of the LSTM language models.
 """
