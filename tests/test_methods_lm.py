@@ -226,3 +226,37 @@ def test_cli_sample_and_bad_input(tmp_path, corpus):
                  f'--config.dataset=text:{empty}', f'--workdir={tmp_path / "e"}')
   assert_one_line_error(proc, 'empty')
   assert not (tmp_path / 'e' / 'checkpoints').exists()
+
+
+def test_resume_with_the_carried_state_is_bit_identical(tmp_path, corpus):
+  """Through the trainer: the TBPTT carry and the window position come back with the state."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  from genlab import train  # pylint: disable=g-import-not-at-top
+  c = _config(corpus, **{'data.tbptt': True, 'model.dropout': 0.2})  # dropout draws resume too
+  whole = str(tmp_path / 'whole')
+  train.train_and_evaluate(c, whole)
+  partial = str(tmp_path / 'partial')
+  shutil.copytree(whole, partial)
+  shutil.rmtree(tmp_path / 'partial' / 'checkpoints' / '20')
+  train.train_and_evaluate(c, partial)
+  a, b = (train.restore(c, w)[1] for w in (whole, partial))
+  for x, y in zip(jax.tree.leaves((a.params, a.carry)), jax.tree.leaves((b.params, b.carry))):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+  assert any(float(jnp.abs(x).sum()) > 0 for x in jax.tree.leaves(a.carry))
+
+
+def test_tiny_shakespeare_trains_under_tfds_mocking(data_dir, tmp_path):
+  """The TFDS catalogue name works where present: the real reading code on mocked examples."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  from configs import lstm_char_shakespeare  # pylint: disable=g-import-not-at-top
+  from genlab import train  # pylint: disable=g-import-not-at-top
+  c = lstm_char_shakespeare.get_config('smoke')
+  c.dataset = 'tiny_shakespeare'
+  data_lib.clear_cache()
+  try:
+    with tfds.testing.mock_data(num_examples=20):
+      results = train.train_and_evaluate(c, str(tmp_path / 'tiny'))
+  finally:
+    data_lib.clear_cache()
+  assert results['dataset'] == 'tiny_shakespeare' and results['step'] == c.num_train_steps
+  assert results['metrics']['bits_per_char'] > 0
