@@ -47,8 +47,11 @@ def test_char_tokenizer_round_trip_and_unknown():
 
 def test_word_tokenizer_pieces_vocabulary_and_detokenizing():
   tok = text.Tokenizer.build('word', [_PLAY], vocab_size=12)
-  pieces = tok.pieces("O Romeo, Romeo!\n\n\n'Tis o'er.")
-  assert pieces == ['O', 'Romeo', ',', 'Romeo', '!', '\n\n', "'", 'Tis', "o'er", '.']
+  pieces = tok.pieces("O Romeo, Romeo!\n\n\n'Tis o'er.")  # a blank-line run is one token
+  assert pieces == ['O', 'Romeo', ',', 'Romeo', '!', '\n\n', "'Tis", "o'er", '.']
+  dashes = "name.--Blow, o'er (aside) 'gainst"
+  assert text.Tokenizer.build('word', [dashes]).decode(
+      text.Tokenizer.build('word', [dashes]).encode(dashes)) == dashes
   assert tok.vocab_size == 12 and tok.tokens[0] == text.UNK
   counts = {t: text.Tokenizer('word', (text.UNK,)).pieces(_PLAY).count(t) for t in tok.tokens[1:]}
   assert min(counts.values()) >= max(

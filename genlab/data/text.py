@@ -46,11 +46,12 @@ USER_TEXT = 'text:'  # config.dataset = 'text:PATH' reads a user's own text
 VOCAB_FILE = 'vocab.json'
 _JOIN = '\n\n'  # between the documents of a split
 _WINDOW_TAG, _OFFSET_TAG = 0x51ED270B, 0x2545F491  # separate random streams
-# Words (with inner apostrophes: o'er, 'tis -> ', tis), numbers, each punctuation mark, and
-# line breaks (a run of blank lines is one paragraph token), so generated text keeps its lines.
-_WORD_PIECES = re.compile(r"\n\s*\n|\n|[^\W\d_]+(?:'[^\W\d_]+)*|\d+|[^\w\s]")
-_NO_SPACE_BEFORE = set(",.;:!?)]}'") | {'\n', '\n\n'}
-_NO_SPACE_AFTER = set('([{') | {'\n', '\n\n'}
+# Words with their apostrophes (o'er, 'tis, 'gainst: an apostrophe opens a word only after a
+# space), numbers, dashes, each other punctuation mark, and line breaks (a run of blank lines
+# is one paragraph token), so generated text keeps its lines.
+_WORD_PIECES = re.compile(r"\n\s*\n|\n|(?<!\w)'?[^\W\d_]+(?:'[^\W\d_]+)*|\d+|--+|[^\w\s]")
+_NO_SPACE_BEFORE = set(",.;:!?)]}'") | {'\n', '\n\n', '--'}
+_NO_SPACE_AFTER = set('([{') | {'\n', '\n\n', '--'}
 
 
 def is_text(config) -> bool:
@@ -230,6 +231,8 @@ def get_info(config) -> source_lib.DataInfo:
 
 def check_vocabulary(info: source_lib.DataInfo, workdir: str) -> None:
   """Stops when WORKDIR/vocab.json (written when the run started) is not this vocabulary."""
+  if not workdir:  # the benchmark's runs have none
+    return
   path = os.path.join(workdir, VOCAB_FILE)
   if info.tokenizer is None or not os.path.exists(path):
     if info.tokenizer is None and os.path.exists(path):
