@@ -79,10 +79,16 @@ def _time_step(config, steps: int):
   return run, state, it, compile_s, flops, (time.perf_counter() - t0) / steps
 
 
-def language_model(config, run, state, step_s: float, steps: int, time_loop_seq_len: int
-                   ) -> dict:
+def language_model(config, run, state, step_s: float, steps: int, time_loop_seq_len: int,
+                   peak: float) -> dict:
   """Tokens/s of training and generation, and the step under three loops over time."""
-  out = {'tokens_per_s': config.batch_size * config.data.seq_len / step_s}
+  tokens = config.batch_size * config.data.seq_len
+  # XLA's cost analysis counts a scan's body once, not once per time step; so the MFU of a
+  # language model is taken from 6 x (parameters used in matmuls) x tokens (Kaplan et al. 2020).
+  dense = sum(x.size for path, x in jax.tree_util.tree_leaves_with_path(state.params)
+              if 'embed' not in jax.tree_util.keystr(path))
+  out = {'tokens_per_s': tokens / step_s, 'flops_per_step_6nd': 6 * dense * tokens,
+         'mfu_6nd': 6 * dense * tokens / step_s / peak}
   key = jax.random.key(0)
   for n in (1, 64):
     run.method.generate_text(state, key, n, length=_GENERATE_LENGTH)  # compile
@@ -115,7 +121,7 @@ def benchmark(config, steps: int, time_loop_seq_len: int = 0) -> dict:
   peak = matmul_peak_flops()
   extra = {}
   if run.method.generate_text is not None:
-    extra = language_model(config, run, state, step_s, steps, time_loop_seq_len)
+    extra = language_model(config, run, state, step_s, steps, time_loop_seq_len, peak)
   return {
       'method': config.method,
       'dataset': config.dataset,

@@ -24,3 +24,21 @@ def test_bench_writes_consistent_json(data_dir, tmp_path):
   expected_mfu = r['flops_per_step'] / (r['step_ms'] / 1e3) / r['peak_flops_per_s']
   assert abs(r['mfu'] - expected_mfu) < 1e-9 and 0 < r['mfu'] < 1
   assert 'step_ms' in proc.stdout
+
+
+def test_bench_of_a_language_model_reports_tokens_generation_and_time_loops(data_dir, tmp_path):
+  out = tmp_path / 'lm.json'
+  proc = subprocess.run(
+      [sys.executable, '-m', 'genlab.bench', '--config',
+       'configs/lstm_char_shakespeare.py:smoke', '--steps', '4', '--time_loop_seq_len', '4',
+       '--output', str(out)],
+      cwd=ROOT, capture_output=True, text=True, timeout=300,
+      env=dict(os.environ, JAX_PLATFORMS='cpu'))
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  r = json.loads(out.read_text())
+  tokens = 8 * 16  # the smoke batch and window
+  assert abs(r['tokens_per_s'] - tokens / (r['step_ms'] / 1e3)) < 1e-6 * r['tokens_per_s']
+  assert 0 < r['mfu_6nd'] < 1
+  assert r['generate_tokens_per_s_batch64'] > 0 and r['generate_tokens_per_s_batch1'] > 0
+  for loop in ('scan', 'scan_unroll8', 'python_unrolled'):
+    assert r[f'time_loop_T4/{loop}/step_ms'] > 0, loop
