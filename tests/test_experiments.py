@@ -79,8 +79,8 @@ def test_char_lstm_shakespeare_smoke_prints_ngrams_beside_lstms(data_dir, tmp_pa
   lines = proc.stdout.splitlines()
   best = next(l for l in lines if l.startswith('best n-gram'))
   assert float(best.split()[5]) > 0
-  for row in ('1-gram, add-one', '3-gram, Kneser-Ney', '3-gram, Witten-Bell', 'LSTM 1 x 32 (default)',
-              'LSTM 1 x 128'):
+  for row in ('1-gram, add-one', '3-gram, Kneser-Ney', '3-gram, Witten-Bell',
+              'LSTM 1 x 32 (default)', 'LSTM 1 x 128'):
     line = next(l for l in lines if l.startswith(row))
     assert 'skipped' not in line and float(line[40:].split()[0]) > 0, line
   # tiny_shakespeare is not prepared here: its row says so, naming the offline builder.

@@ -75,3 +75,19 @@ def test_dcgan_8_devices_match_1_device(data_dir, tmp_path):
   one, eight = state_of(str(tmp_path / 'd1')), state_of(str(tmp_path / 'd8'))
   _assert_close((one.g_params, one.d_params, one.ema_params),
                 (eight.g_params, eight.d_params, eight.ema_params))
+
+
+def test_lstm_with_carried_state_on_8_devices_matches_1_device(data_dir, tmp_path):
+  """The TBPTT carry (replicated in the state) and the sharded windows: the same step."""
+  config = os.path.join(ROOT, 'configs', 'lstm_char_shakespeare.py') + ':smoke'
+  for n in (1, 8):
+    run_cli('--config', config, '--workdir', str(tmp_path / f'd{n}'),
+            '--config.num_train_steps=6', '--config.baseline.orders=()',
+            env=_devices_env(n), check=True)
+  from configs import lstm_char_shakespeare  # pylint: disable=g-import-not-at-top
+  from genlab import train  # pylint: disable=g-import-not-at-top
+  c = lstm_char_shakespeare.get_config('smoke')
+  c.num_train_steps, c.baseline.orders = 6, ()
+  one, eight = (train.restore(c, str(tmp_path / f'd{n}'))[1] for n in (1, 8))
+  assert c.data.tbptt
+  _assert_close((one.params, one.carry), (eight.params, eight.carry))

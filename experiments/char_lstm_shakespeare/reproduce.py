@@ -24,7 +24,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app, flags, logging  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from configs import lstm_char_shakespeare, lstm_char_shakespeare_large  # pylint: disable=wrong-import-position
+# pylint: disable-next=wrong-import-position
+from configs import lstm_char_shakespeare, lstm_char_shakespeare_large
 from genlab import config_defaults, train  # pylint: disable=wrong-import-position
 
 TEMPERATURES = (0.2, 0.5, 1.0, 1.2)
