@@ -166,7 +166,7 @@ def lm_config() -> ml_collections.ConfigDict:
   # time_loop: 'scan' (lax.scan, `unroll` steps per iteration) or 'unrolled' (a Python loop
   # over time; slower to compile and, on this CPU, to run: see python -m genlab.bench).
   c.model = dict(embed_dim=128, hidden_dim=256, num_layers=2, dropout=0.0, tie_weights=False,
-                 unroll=8, time_loop='scan')
+                 unroll=1, time_loop='scan')
   c.optimizer = dict(name='adam', learning_rate=3e-3, schedule='cosine', grad_clip_norm=1.0)
   c.eval.batch_size = 64
   c.eval.seq_len = 512                 # scored tokens per evaluation window

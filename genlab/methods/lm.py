@@ -53,15 +53,20 @@ def filter_logits(logits: jax.Array, temperature, top_k, top_p) -> jax.Array:
   """
   logits = logits.astype(jnp.float32) / temperature
   vocab = logits.shape[-1]
-  ordered = jnp.sort(logits, axis=-1)[..., ::-1]  # descending
-  k = jnp.where(top_k > 0, jnp.minimum(top_k, vocab), vocab)
-  kth = jnp.take_along_axis(ordered, jnp.broadcast_to(k - 1, logits.shape[:-1])[..., None],
-                            axis=-1)
-  probs = jax.nn.softmax(ordered, axis=-1)
-  before = jnp.cumsum(probs, axis=-1) - probs  # probability of the more likely tokens
-  n_nucleus = jnp.where(top_p >= 1, vocab, jnp.sum(before < top_p, axis=-1, keepdims=True))
-  nth = jnp.take_along_axis(ordered, n_nucleus - 1, axis=-1)
-  return jnp.where(logits < jnp.maximum(kth, nth), -jnp.inf, logits)
+
+  def restrict(logits):
+    ordered = jnp.sort(logits, axis=-1)[..., ::-1]  # descending
+    k = jnp.where(top_k > 0, jnp.minimum(top_k, vocab), vocab)
+    kth = jnp.take_along_axis(ordered, jnp.broadcast_to(k - 1, logits.shape[:-1])[..., None],
+                              axis=-1)
+    probs = jax.nn.softmax(ordered, axis=-1)
+    before = jnp.cumsum(probs, axis=-1) - probs  # probability of the more likely tokens
+    n_nucleus = jnp.where(top_p >= 1, vocab, jnp.sum(before < top_p, axis=-1, keepdims=True))
+    nth = jnp.take_along_axis(ordered, n_nucleus - 1, axis=-1)
+    return jnp.where(logits < jnp.maximum(kth, nth), -jnp.inf, logits)
+
+  # The sort costs more than the LSTM step for a large vocabulary: skip it when nothing is cut.
+  return jax.lax.cond((top_k > 0) | (top_p < 1), restrict, lambda x: x, logits)
 
 
 def check_sampling(temperature, top_k, top_p, length) -> None:
