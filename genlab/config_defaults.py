@@ -172,7 +172,7 @@ def lm_config() -> ml_collections.ConfigDict:
   c.eval.seq_len = 512                 # scored tokens per evaluation window
   c.eval.context = 64                  # tokens read, not scored, before each window
   c.sample = dict(prompt='\n', temperatures=(0.2, 0.5, 1.0, 1.2), length=400, top_k=0,
-                  top_p=1.0)
+                  top_p=1.0, suppress_unk=True)  # suppress_unk: never generate <unk>
   c.baseline = dict(orders=(1, 2, 3, 4, 5, 6))  # n-gram baselines at the end; () = none
   return c
 

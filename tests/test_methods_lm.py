@@ -260,3 +260,13 @@ def test_tiny_shakespeare_trains_under_tfds_mocking(data_dir, tmp_path):
     data_lib.clear_cache()
   assert results['dataset'] == 'tiny_shakespeare' and results['step'] == c.num_train_steps
   assert results['metrics']['bits_per_char'] > 0
+
+
+def test_generation_suppresses_unk_unless_asked(corpus):
+  for suppress in (True, False):
+    c = _config(corpus, **{'sample.suppress_unk': suppress})
+    method, _ = _method(c)
+    state = method.init(jax.random.key(0))  # untrained: every token about equally likely
+    texts = method.generate_text(state, jax.random.key(1), 4, prompt='ab', temperature=5.0,
+                                 length=60)
+    assert ('<unk>' in ''.join(texts)) != suppress

@@ -101,6 +101,7 @@ def _settings(config, data_info) -> ml_collections.ConfigDict:
   s.length = sample.get('length', 300)
   s.top_k = sample.get('top_k', 0)
   s.top_p = float(sample.get('top_p', 1.0))
+  s.suppress_unk = bool(sample.get('suppress_unk', True))
   for t in s.temperatures:
     check_sampling(t, s.top_k, s.top_p, s.length)
   baseline = methods.section(config, 'baseline')
@@ -188,6 +189,8 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
 
     def step(state, key_t):
       carry, last = state
+      if s.suppress_unk:  # <unk> is not a word to print: sample among the known tokens
+        last = last.at[:, 0].set(-jnp.inf)
       token = jax.random.categorical(key_t, filter_logits(last, temperature, top_k, top_p))
       logits, carry = model.apply({'params': params}, token[:, None].astype(jnp.int32), carry)
       return (carry, logits[:, 0]), token
