@@ -1,6 +1,6 @@
 """Character LSTMs on Shakespeare's plays against count-based n-gram models, in bits/char.
 
-  python experiments/char_lstm_shakespeare/reproduce.py            # about 20 min on 2 CPU cores
+  python experiments/char_lstm_shakespeare/reproduce.py            # about 15 min on 2 CPU cores
   python experiments/char_lstm_shakespeare/reproduce.py --long     # + 3x the steps (45 min)
   python experiments/char_lstm_shakespeare/reproduce.py --large    # + the GPU-sized model
   python experiments/char_lstm_shakespeare/reproduce.py --smoke    # seconds, checks the plumbing
