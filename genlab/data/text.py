@@ -31,7 +31,7 @@ import json
 import os
 import re
 import sys
-from typing import Iterator, Optional
+from typing import Iterator
 
 import grain
 import numpy as np

@@ -21,7 +21,6 @@ import functools
 import math
 from typing import Any
 
-import flax.struct
 import jax
 import jax.numpy as jnp
 import ml_collections
