@@ -49,8 +49,11 @@ class DataInfo:
   num_classes: int
   num_examples: dict[str, int]  # keys 'train', 'eval', 'test': the sizes of the splits in use
   # Text data sets (data/text.py): image_shape is (), num_examples counts tokens.
-  vocab_size: int = 0
   tokenizer: Any = None
+
+  @property
+  def vocab_size(self) -> int:
+    return self.tokenizer.vocab_size if self.tokenizer is not None else 0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -226,7 +226,7 @@ def get_info(config) -> source_lib.DataInfo:
   for role in ('eval', 'test'):
     _check_length(s, role, stream(s, s['splits'][role]), 2, 'one token to predict')
   return source_lib.DataInfo(name=s['name'], image_shape=(), num_classes=0,
-                             num_examples=sizes, vocab_size=tok.vocab_size, tokenizer=tok)
+                             num_examples=sizes, tokenizer=tok)
 
 
 def check_vocabulary(info: source_lib.DataInfo, workdir: str) -> None:

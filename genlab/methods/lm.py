@@ -29,6 +29,7 @@ import optax
 from flax.training import train_state
 
 from genlab import data as data_lib
+from genlab.data import text as text_lib
 from genlab import methods
 from genlab import optim
 from genlab.errors import UserError, int_at_least, one_of
@@ -108,12 +109,13 @@ def _settings(config, data_info) -> ml_collections.ConfigDict:
   return s
 
 
-def build_model(config, data_info, **overrides) -> lstm_models.LSTMLanguageModel:
-  s = _settings(config, data_info)
-  kwargs = dict(vocab_size=data_info.vocab_size, embed_dim=s.embed_dim, hidden_dim=s.hidden_dim,
-                num_layers=s.num_layers, dropout=s.dropout, tie_weights=s.tie_weights,
-                unroll=s.unroll, unroll_time=s.time_loop == 'unrolled')
-  return lstm_models.LSTMLanguageModel(**{**kwargs, **overrides})
+def build_model(config, data_info, s=None) -> lstm_models.LSTMLanguageModel:
+  """The LSTM of `config` (its checked settings `s`, when the caller has them)."""
+  s = _settings(config, data_info) if s is None else s
+  return lstm_models.LSTMLanguageModel(
+      vocab_size=data_info.vocab_size, embed_dim=s.embed_dim, hidden_dim=s.hidden_dim,
+      num_layers=s.num_layers, dropout=s.dropout, tie_weights=s.tie_weights, unroll=s.unroll,
+      unroll_time=s.time_loop == 'unrolled')
 
 
 def ngram_baselines(arrays, vocab_size: int, orders) -> dict[str, float]:
@@ -137,11 +139,11 @@ def ngram_baselines(arrays, vocab_size: int, orders) -> dict[str, float]:
 # -- the method --------------------------------------------------------------------------------
 def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
   s = _settings(config, data_info)
-  model = build_model(config, data_info)
+  model = build_model(config, data_info, s)
   tok = data_info.tokenizer
   tx, schedule = optim.make_optimizer(config)
-  tbptt = bool(config.data.get('tbptt', False))
-  seq_len = config.data.get('seq_len', 128)
+  data = text_lib.settings(config)  # the data layer's reading of data.tbptt and data.seq_len
+  tbptt, seq_len = data['tbptt'], data['seq_len']
 
   def init(key):
     params = model.init(key, jnp.zeros((1, seq_len), jnp.int32))['params']
