@@ -1,13 +1,15 @@
 """genlab entry point.
 
   python run.py --config configs/vae_mnist.py [--workdir DIR] [--mode train|eval|sample]
+  python run.py --config configs/vae_mnist.py --sweep [--sweep_parallel=N] [--workdir DIR]
 """
 from absl import flags
 
 from genlab import cli
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory (default runs/<config name>).')
-_MODE = flags.DEFINE_enum('mode', 'train', ['train', 'eval', 'sample'], 'What to do.')
+_MODE = flags.DEFINE_enum('mode', 'train', ['train', 'eval', 'sample', 'sweep_report'],
+                          'What to do (sweep_report: the table and plot of a --sweep workdir).')
 _NUM_SAMPLES = flags.DEFINE_integer('num_samples', 64, '--mode=sample: how many samples.')
 _OUTPUT = flags.DEFINE_string('output', None, '--mode=sample: the .npz file to write '
                               '(default WORKDIR/samples.npz).')
@@ -20,13 +22,45 @@ _TOP_K = flags.DEFINE_integer('top_k', None, '--mode=sample: sample among the k 
                               'tokens (0 = all).')
 _TOP_P = flags.DEFINE_float('top_p', None, '--mode=sample: nucleus sampling mass (1 = all).')
 
+# Sweeps (genlab/sweep/; README "Sweeps").
+_SWEEP = flags.DEFINE_bool('sweep', False, 'Run every trial of the config\'s get_sweep(h) (or '
+                           'of --sweep_grid), each in WORKDIR/<trial name>; re-running resumes.')
+_SWEEP_GRID = flags.DEFINE_multi_string('sweep_grid', [], 'KEY=V1,V2,...: trials on the command '
+                                        'line instead of get_sweep; several make a grid.')
+_SWEEP_PARALLEL = flags.DEFINE_integer('sweep_parallel', 0, 'Trials at a time (0: 1 locally, as '
+                                       'many as the resources allow on Ray).')
+_SWEEP_METRIC = flags.DEFINE_string('sweep_metric', None, 'Rank trials by this metric, e.g. '
+                                    'test/nll (default: the config\'s SWEEP_METRIC).')
+_SWEEP_GOAL = flags.DEFINE_enum('sweep_goal', None, ['min', 'max'], 'Whether the best trial has '
+                                'the lowest or highest metric (default: SWEEP_GOAL, else min).')
+_SWEEP_RETRY = flags.DEFINE_bool('sweep_retry_failed', False, 'Run failed trials again.')
+_SWEEP_BACKEND = flags.DEFINE_enum('sweep_backend', 'local', ['local', 'ray'], 'Where trials '
+                                   'run: processes here, or Ray (Tune) tasks.')
+_RAY_ADDRESS = flags.DEFINE_string('ray_address', None, 'HOST:PORT of a Ray head (default: a '
+                                   'Ray instance started on this machine).')
+_CPUS = flags.DEFINE_float('sweep_cpus_per_trial', 1, 'Ray: CPUs reserved for each trial.')
+_GPUS = flags.DEFINE_float('sweep_gpus_per_trial', 0, 'GPUs for each trial (Ray: may be a '
+                           'fraction; local: whole GPUs, each parallel trial its own).')
+_SCHEDULER = flags.DEFINE_enum('sweep_scheduler', 'fifo', ['fifo', 'asha'], 'Ray: asha stops '
+                               'the worst trials early on the validation metric.')
+_ASHA_GRACE = flags.DEFINE_integer('asha_grace_steps', 0, 'ASHA: steps before a trial may be '
+                                   'stopped (0: eval_every_steps).')
+_ASHA_FACTOR = flags.DEFINE_integer('asha_reduction_factor', 2, 'ASHA: keep 1/factor per rung.')
+
 
 def main(_argv):
   cli.execute(mode=_MODE.value, workdir=_WORKDIR.value, num_samples=_NUM_SAMPLES.value,
               output=_OUTPUT.value,
               text_options={'prompt': _PROMPT.value, 'temperature': _TEMPERATURE.value,
                             'length': _LENGTH.value, 'top_k': _TOP_K.value,
-                            'top_p': _TOP_P.value})
+                            'top_p': _TOP_P.value},
+              sweep=_SWEEP.value, sweep_options=dict(
+                  parallel=_SWEEP_PARALLEL.value, grid=tuple(_SWEEP_GRID.value),
+                  retry_failed=_SWEEP_RETRY.value, metric=_SWEEP_METRIC.value,
+                  goal=_SWEEP_GOAL.value, backend=_SWEEP_BACKEND.value,
+                  ray_address=_RAY_ADDRESS.value, cpus_per_trial=_CPUS.value,
+                  gpus_per_trial=_GPUS.value, scheduler=_SCHEDULER.value,
+                  asha_grace_steps=_ASHA_GRACE.value, asha_reduction_factor=_ASHA_FACTOR.value))
 
 
 if __name__ == '__main__':

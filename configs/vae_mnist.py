@@ -8,6 +8,7 @@ binarization, Adam(0.9, 0.999, eps=1e-4). Test NLL is the IWAE bound with k=5000
   Measured (2-core CPU): test NLL 100.22 nats, -ELBO 106.57 (pixel baseline 209.57);
   20,000 steps in 69 s of training, 1 min 46 s in all.
   python run.py --config configs/vae_mnist.py:smoke      # a few seconds, for tests
+  python run.py --config configs/vae_mnist.py --sweep --sweep_parallel=2   # get_sweep below
 """
 from genlab import config_defaults
 
@@ -51,3 +52,12 @@ def get_config(arg=None):
     c.viz.num_samples = 16
     c.viz.grid_size = 5
   return c
+
+
+SWEEP_METRIC = 'test/nll'  # the sweep report ranks trials by this (lower is better)
+
+
+def get_sweep(h):
+  """Learning rate x latent size: 6 trials (python run.py ... --sweep, README "Sweeps")."""
+  return h.product([h.sweep('optimizer.learning_rate', [1e-3, 3e-4]),
+                    h.sweep('model.latent_dim', [2, 16, 50])])

@@ -34,8 +34,12 @@ def load_config():
 
 
 def execute(*, mode: str, workdir: str | None, num_samples: int, output: str | None,
-            text_options: dict | None = None) -> None:
+            text_options: dict | None = None, sweep: bool = False,
+            sweep_options: dict | None = None) -> None:
   """Runs one mode of the experiment given by --config (see run.py for the flags)."""
+  if sweep or mode == 'sweep_report':
+    _sweep(mode, workdir, sweep, sweep_options or {})
+    return
   from genlab import parallel  # pylint: disable=g-import-not-at-top
   from genlab import train  # pylint: disable=g-import-not-at-top
   parallel.maybe_initialize_distributed()
@@ -53,6 +57,22 @@ def execute(*, mode: str, workdir: str | None, num_samples: int, output: str | N
   else:
     output = output or os.path.join(workdir, 'samples.npz')
     print(f'wrote {train.sample(config, workdir, num_samples, output, text_options=text_options)}')
+
+
+def _sweep(mode: str, workdir: str | None, sweep: bool, options: dict) -> None:
+  """--sweep (trials as processes, no JAX here) or --mode=sweep_report."""
+  from genlab.sweep import driver  # pylint: disable=g-import-not-at-top
+  if sweep and mode != 'train':
+    raise UserError(f'--sweep trains every trial; it does not go with --mode={mode} (use '
+                    '--mode=sweep_report for the table of a sweep).')
+  config = load_config()
+  config_arg = config_flags.get_config_filename(flags.FLAGS['config'])
+  opts = driver.Options(**options)
+  if mode == 'sweep_report':
+    driver.report(config_arg, workdir, opts)
+  else:
+    base = dict(config_flags.get_override_values(flags.FLAGS['config']))
+    driver.run(config, config_arg, base, workdir, opts)
 
 
 def _parse_flags(argv: list[str]) -> list[str]:
