@@ -137,9 +137,10 @@ def run(config, config_arg: str, base_overrides: dict, workdir: Optional[str],
                              gpus_per_trial=int(opts.gpus_per_trial), on_exit=_print_exit)
     else:
       from genlab.sweep import ray_backend  # pylint: disable=g-import-not-at-top
-      ray_backend.run(jobs, workdir, opts, metric=metric, goal=goal,
-                      eval_every=int(config.eval_every_steps), on_exit=_print_exit)
-    print(f'sweep: ran {len(jobs)} trial(s) in {time.time() - start:.1f} s', file=sys.stderr)
+      if ray_backend.run(jobs, workdir, opts, metric=metric, goal=goal,
+                         eval_every=int(config.eval_every_steps), on_exit=_print_exit):
+        stopped_by = 'interrupted'
+    print(f'sweep: ran for {time.time() - start:.1f} s', file=sys.stderr)
   failed = [t for t in state['trials'] if trials_lib.status(
       os.path.join(workdir, t['name']))['status'] == 'failed']
   write_report(workdir, metric, goal, strict=not failed and stopped_by is None)

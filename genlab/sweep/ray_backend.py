@@ -7,8 +7,10 @@ CUDA_VISIBLE_DEVICES for it, and a fractional GPU also caps JAX's share of that 
 (XLA_PYTHON_CLIENT_MEM_FRACTION). Every node must see the repository and the sweep's workdir
 at the same paths (shared storage). The trial reports each validation evaluation of its
 metrics.jsonl to Tune, so ASHA (Li et al. 2020, "A system for massively parallel
-hyperparameter tuning") can stop the worst trials early on `eval/<metric>`; a stopped trial
-receives SIGTERM, saves its checkpoint and is recorded as stopped.
+hyperparameter tuning") can stop the worst trials early on `eval/<metric>`; a stopped trial is
+recorded as stopped. When Tune ends a trial (ASHA, or Ctrl-C of the sweep), Ray kills its
+processes: the genlab run keeps its last periodic checkpoint, and an interrupted trial resumes
+from there exactly, as after `kill -9`.
 """
 from __future__ import annotations
 
@@ -81,9 +83,9 @@ def _recording_asha(**kwargs):
 
 
 def run(jobs: list[dict], workdir: str, opts, *, metric, goal, eval_every: int,
-        on_exit) -> None:
+        on_exit) -> bool:
   """Runs the jobs ({'name', 'workdir', 'command', 'max_steps'}) as one Tune experiment in
-  workdir/ray/; on_exit(job, status) for each after."""
+  workdir/ray/; on_exit(job, status) for each after. True if some did not finish (Ctrl-C)."""
   os.environ.setdefault('RAY_USAGE_STATS_ENABLED', '0')
   import ray  # pylint: disable=g-import-not-at-top
   from ray import tune  # pylint: disable=g-import-not-at-top
@@ -121,8 +123,12 @@ def run(jobs: list[dict], workdir: str, opts, *, metric, goal, eval_every: int,
         run_config=tune.RunConfig(
             storage_path=os.path.join(workdir, 'ray'), name=time.strftime('run-%Y%m%d-%H%M%S'),
             verbose=0, failure_config=tune.FailureConfig(max_failures=0)))
-    for result in tuner.fit():
-      job = result.config['job']
-      on_exit(job, trials_lib.status(job['workdir']))
+    tuner.fit()  # Ctrl-C: Tune ends every trial and returns
   finally:
     ray.shutdown()
+  unfinished = False
+  for job in jobs:
+    status = trials_lib.status(job['workdir'])
+    unfinished |= status['status'] in ('pending', 'interrupted')
+    on_exit(job, status)
+  return unfinished
