@@ -21,3 +21,6 @@ def get_config(arg=None):
   if arg.smoke:
     config_defaults.lm_smoke(c)
   return c
+
+
+SWEEP_METRIC = 'test/bits_per_char'  # how a sweep of this config ranks trials (--sweep_grid ...)

@@ -33,3 +33,6 @@ def get_config(arg=None):
   if arg.smoke:
     config_defaults.lm_smoke(c)
   return c
+
+
+SWEEP_METRIC = 'test/perplexity'  # how a sweep of this config ranks trials (--sweep_grid ...)

@@ -10,3 +10,6 @@ def get_config(arg=None):
   c = vae_mnist.get_config(arg)
   c.model.latent_dim = 2
   return c
+
+
+SWEEP_METRIC = 'test/nll'  # how a sweep of this config ranks trials (--sweep_grid ...)

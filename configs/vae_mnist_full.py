@@ -22,3 +22,6 @@ def get_config(arg=None):
     c.eval_every_steps = 10_000
     c.checkpoint_every_steps = 10_000
   return c
+
+
+SWEEP_METRIC = 'test/nll'  # how a sweep of this config ranks trials (--sweep_grid ...)

@@ -240,6 +240,22 @@ def test_local_sweep_interrupted_and_resumed(tmp_path, data_dir):
   assert all(_run_headers(work, n) == runs[n] + (n not in finished) for n in names)
 
 
+def test_failed_trial_is_reported_and_retried_on_request(tmp_path, data_dir):
+  work = str(tmp_path / 'sweep')
+  env = {'TFDS_DATA_DIR': data_dir}
+  args = ('--config', SMOKE, '--sweep', '--workdir', work, '--sweep_grid=model.latent_dim=0')
+  proc = run_cli(*args, env=env)
+  assert_one_line_error(proc, '1 of 1 trials failed', '--sweep_retry_failed')
+  assert 'failed latent_dim=0' in proc.stderr and 'give an integer >= 1' in proc.stderr
+  assert 'failed: config.model.latent_dim=0: give an integer >= 1.' in \
+      open(os.path.join(work, 'sweep.md')).read()
+  proc = run_cli(*args, env=env)
+  assert 'running 0' in proc.stderr and _run_headers(work, 'latent_dim=0') == 1
+  assert_one_line_error(proc, '1 of 1 trials failed')
+  run_cli(*args, '--sweep_retry_failed', env=env)
+  assert _run_headers(work, 'latent_dim=0') == 2
+
+
 @pytest.fixture
 def ray_head():
   """A Ray head on 127.0.0.1 (its sockets in a short /tmp path: AF_UNIX allows 107 bytes)."""
