@@ -35,6 +35,7 @@ def test_default_vae_mnist_clearly_beats_the_pixel_baseline(data_dir, tmp_path):
   assert saved['metrics'] == m
 
 
+@pytest.mark.slow  # 0.5-2 min; burda2016 stands for the reproduction scripts in CI
 def test_goodfellow2014_reproduce_smoke_prints_table_1(data_dir, tmp_path):
   proc = subprocess.run(
       [sys.executable, os.path.join(ROOT, 'experiments', 'goodfellow2014_gan', 'reproduce.py'),
@@ -52,6 +53,7 @@ def test_goodfellow2014_reproduce_smoke_prints_table_1(data_dir, tmp_path):
   assert any('skipped' in l and 'mnist5k' in l for l in out.splitlines())
 
 
+@pytest.mark.slow  # 0.5-2 min; burda2016 stands for the reproduction scripts in CI
 def test_autoencoders_vs_classical_smoke_prints_the_four_tables(data_dir, tmp_path):
   proc = subprocess.run(
       [sys.executable, os.path.join(ROOT, 'experiments', 'autoencoders_vs_classical',
@@ -70,6 +72,7 @@ def test_autoencoders_vs_classical_smoke_prints_the_four_tables(data_dir, tmp_pa
     assert (tmp_path / 'pictures' / f'{picture}.png').exists(), picture
 
 
+@pytest.mark.slow  # 0.5-2 min; burda2016 stands for the reproduction scripts in CI
 def test_char_lstm_shakespeare_smoke_prints_ngrams_beside_lstms(data_dir, tmp_path):
   proc = subprocess.run(
       [sys.executable, os.path.join(ROOT, 'experiments', 'char_lstm_shakespeare', 'reproduce.py'),

@@ -10,6 +10,7 @@ import sys
 import jax
 import numpy as np
 import portpicker
+import pytest
 
 from conftest import ROOT, run_cli
 from test_train import SMOKE, params_of
@@ -56,6 +57,7 @@ def test_2_processes_match_1_process(data_dir, tmp_path):
   _assert_close(params_of(single, **OVERRIDES), params_of(multi, **OVERRIDES))
 
 
+@pytest.mark.slow  # 50 s; test_8_devices_match_1_device covers the mesh in CI
 def test_dcgan_8_devices_match_1_device(data_dir, tmp_path):
   """Batch norm statistics are global over the sharded batch, so the GAN step is the same."""
   config = os.path.join(ROOT, 'configs', 'dcgan_mnist.py') + ':smoke'
