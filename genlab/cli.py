@@ -60,7 +60,7 @@ def execute(*, mode: str, workdir: str | None, num_samples: int, output: str | N
 
 
 def _sweep(mode: str, workdir: str | None, sweep: bool, options: dict) -> None:
-  """--sweep (trials as processes, no JAX here) or --mode=sweep_report."""
+  """--sweep (each trial a `run.py` process of its own) or --mode=sweep_report."""
   from genlab.sweep import driver  # pylint: disable=g-import-not-at-top
   if sweep and mode != 'train':
     raise UserError(f'--sweep trains every trial; it does not go with --mode={mode} (use '
@@ -68,6 +68,7 @@ def _sweep(mode: str, workdir: str | None, sweep: bool, options: dict) -> None:
   config = load_config()
   config_arg = config_flags.get_config_filename(flags.FLAGS['config'])
   opts = driver.Options(**options)
+  workdir = workdir or default_workdir(config_arg) + '-sweep'
   if mode == 'sweep_report':
     driver.report(config_arg, workdir, opts)
   else:

@@ -14,6 +14,7 @@ import jax
 import ml_collections
 from absl import logging
 
+from genlab import files
 from genlab.errors import UserError
 
 
@@ -86,6 +87,4 @@ def check_and_save(config, workdir: str, method, *, make_method) -> None:
   if diffs and os.path.exists(path):
     os.replace(path, os.path.join(workdir, f'config.{time.strftime("%Y%m%d-%H%M%S")}.json'))
   if diffs or not os.path.exists(path):
-    with open(path + '.tmp', 'w') as f:
-      json.dump(to_json_dict(config), f, indent=2, sort_keys=True)
-    os.replace(path + '.tmp', path)
+    files.write_json(path, to_json_dict(config))

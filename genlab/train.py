@@ -8,12 +8,11 @@ ends bit-identical to an uninterrupted one.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import signal
 import sys
 import time
-from typing import Any, Optional
+from typing import Optional
 
 import jax
 import jax.numpy as jnp
@@ -24,6 +23,7 @@ from tqdm import tqdm
 
 from genlab import checkpoint as checkpoint_lib
 from genlab import data as data_lib
+from genlab import files
 from genlab import methods
 from genlab import parallel
 from genlab import run_config
@@ -171,15 +171,8 @@ class _Run:
         **extra,
     }
     if jax.process_index() == 0:
-      _write_json(os.path.join(self.workdir, 'results.json'), results)
+      files.write_json(os.path.join(self.workdir, 'results.json'), results)
     return results
-
-
-def _write_json(path: str, obj: Any) -> None:
-  tmp = path + '.tmp'
-  with open(tmp, 'w') as f:
-    json.dump(obj, f, indent=2, sort_keys=True)
-  os.replace(tmp, path)
 
 
 def _check_finite(step0: int, history: list[dict]) -> None:

@@ -15,8 +15,9 @@ import portpicker
 import pytest
 
 from conftest import ROOT, assert_one_line_error, run_cli
+from genlab import files
 from genlab.errors import UserError
-from genlab.sweep import driver, local, report, spec
+from genlab.sweep import local, report, spec
 from genlab.sweep import trials as trials_lib
 
 h = spec.Hyper()
@@ -106,7 +107,7 @@ def _fake_trial(sweep_dir, name, overrides, *, nll=None, evals=(), log=None, sta
     for step, value in evals:
       f.write(json.dumps({'step': step, 'split': 'eval', 'nll': value}) + '\n')
   if nll is not None:
-    trials_lib.write_json(os.path.join(d, 'results.json'),
+    files.write_json(os.path.join(d, 'results.json'),
                           {'metrics': {'nll': nll, 'kl': 1.0}, 'step': 20, 'train_seconds': 3.0})
   if log is not None:
     with open(os.path.join(d, trials_lib.LOG_FILE), 'w') as f:

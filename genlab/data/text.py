@@ -36,6 +36,7 @@ from typing import Iterator
 import grain
 import numpy as np
 
+from genlab import files
 from genlab.data import source as source_lib
 from genlab.data import text_sources
 from genlab.errors import UserError, int_at_least, one_of
@@ -260,10 +261,7 @@ def save_vocabulary(info: source_lib.DataInfo, workdir: str) -> None:
   if info.tokenizer is None or os.path.exists(os.path.join(workdir, VOCAB_FILE)):
     return
   os.makedirs(workdir, exist_ok=True)
-  path = os.path.join(workdir, VOCAB_FILE)
-  with open(path + '.tmp', 'w') as f:
-    json.dump(info.tokenizer.to_json(), f, indent=1)
-  os.replace(path + '.tmp', path)
+  files.write_json(os.path.join(workdir, VOCAB_FILE), info.tokenizer.to_json())
 
 
 def encode_prompt(tok: Tokenizer, prompt: str) -> np.ndarray:

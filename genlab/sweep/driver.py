@@ -16,14 +16,13 @@ import sys
 import time
 from typing import Optional
 
+from genlab import files
 from genlab.errors import UserError
 from genlab.sweep import report as report_lib
 from genlab.sweep import spec
 from genlab.sweep import trials as trials_lib
 
 STATE_FILE = 'sweep.json'
-BACKENDS = ('local', 'ray')
-SCHEDULERS = ('fifo', 'asha')
 
 
 @dataclasses.dataclass
@@ -42,13 +41,6 @@ class Options:
   asha_reduction_factor: int = 2
 
 
-def default_workdir(config_arg: str) -> str:
-  path, _, variant = config_arg.partition(':')
-  name = os.path.splitext(os.path.basename(path))[0]
-  return os.path.join('runs', (f'{name}-{variant.replace(",", "-")}' if variant else name)
-                      + '-sweep')
-
-
 def _metric_and_goal(module, opts: Options) -> tuple[Optional[str], str]:
   metric = opts.metric or getattr(module, 'SWEEP_METRIC', None)
   goal = opts.goal or getattr(module, 'SWEEP_GOAL', 'min')
@@ -58,7 +50,7 @@ def _metric_and_goal(module, opts: Options) -> tuple[Optional[str], str]:
 
 
 def _load_state(workdir: str, config_arg: str, base: dict) -> dict:
-  state = trials_lib.read_json(os.path.join(workdir, STATE_FILE))
+  state = files.read_json(os.path.join(workdir, STATE_FILE))
   if state is None:
     return {'config': config_arg, 'base_overrides': base, 'trials': []}
   if state['config'] != config_arg or state['base_overrides'] != _as_json(base):
@@ -85,13 +77,8 @@ def _merge_trials(state: dict, trials: list[spec.Trial]) -> None:
       state['trials'].append({'name': t.name, 'overrides': t.overrides})
 
 
-def run(config, config_arg: str, base_overrides: dict, workdir: Optional[str],
-        opts: Options) -> None:
+def run(config, config_arg: str, base_overrides: dict, workdir: str, opts: Options) -> None:
   """Runs the sweep (see the module docstring); raises UserError for bad input."""
-  if opts.backend not in BACKENDS:
-    raise UserError(f'--sweep_backend={opts.backend!r}: use one of {list(BACKENDS)}.')
-  if opts.scheduler not in SCHEDULERS:
-    raise UserError(f'--sweep_scheduler={opts.scheduler!r}: use one of {list(SCHEDULERS)}.')
   if opts.scheduler == 'asha' and opts.backend != 'ray':
     raise UserError('--sweep_scheduler=asha (early stopping) runs on Ray: add '
                     '--sweep_backend=ray (with --ray_address=HOST:PORT for a cluster, or none '
@@ -102,13 +89,13 @@ def run(config, config_arg: str, base_overrides: dict, workdir: Optional[str],
   module = spec.config_module(config_arg)
   metric, goal = _metric_and_goal(module, opts)
   trials = spec.trials_from(module, opts.grid, config)
-  workdir = os.path.abspath(workdir or default_workdir(config_arg))
+  workdir = os.path.abspath(workdir)
   os.makedirs(workdir, exist_ok=True)
   state = _load_state(workdir, config_arg, base_overrides)
   _merge_trials(state, trials)
-  trials_lib.write_json(os.path.join(workdir, STATE_FILE), state)
+  files.write_json(os.path.join(workdir, STATE_FILE), state)
 
-  jobs, counts = [], {}
+  jobs, to_run, counts = [], [], {}
   for t in trials:
     trial_dir = os.path.join(workdir, t.name)
     st = trials_lib.status(trial_dir)['status']
@@ -117,8 +104,9 @@ def run(config, config_arg: str, base_overrides: dict, workdir: Optional[str],
       trials_lib.forget(trial_dir)
       st = 'retry'
     if st in ('pending', 'interrupted', 'retry'):
-      steps = spec.apply_overrides(config, t.overrides).num_train_steps
-      jobs.append({'name': t.name, 'workdir': trial_dir, 'max_steps': int(steps),
+      to_run.append(t)
+      jobs.append({'name': t.name, 'workdir': trial_dir,
+                   'max_steps': int(t.config.num_train_steps),
                    'command': trials_lib.command(_absolute(config_arg), trial_dir,
                                                  {**base_overrides, **t.overrides})})
   print(f'sweep: {len(trials)} trials in {workdir}: ' +
@@ -130,7 +118,7 @@ def run(config, config_arg: str, base_overrides: dict, workdir: Optional[str],
 
   start, stopped_by = time.time(), None
   if jobs:
-    _prepare_data(config, [t for t in trials if any(j['name'] == t.name for j in jobs)])
+    _prepare_data(to_run)
     if opts.backend == 'local':
       from genlab.sweep import local  # pylint: disable=g-import-not-at-top
       stopped_by = local.run(jobs, parallel=opts.parallel or 1,
@@ -154,16 +142,15 @@ def run(config, config_arg: str, base_overrides: dict, workdir: Optional[str],
                     'with --sweep_retry_failed (finished trials are not rerun).')
 
 
-def _prepare_data(config, trials: list[spec.Trial]) -> None:
+def _prepare_data(trials: list[spec.Trial]) -> None:
   """Prepares each data set once, before trials that run at the same time would race to do it
   (and a missing one stops the sweep before any trial starts)."""
   from genlab import data as data_lib  # pylint: disable=g-import-not-at-top
   seen = set()
   for t in trials:
-    c = spec.apply_overrides(config, t.overrides)
-    if (c.dataset, c.data_dir) not in seen:
-      seen.add((c.dataset, c.data_dir))
-      data_lib.get_info(c)
+    if (t.config.dataset, t.config.data_dir) not in seen:
+      seen.add((t.config.dataset, t.config.data_dir))
+      data_lib.get_info(t.config)
 
 
 def _absolute(config_arg: str) -> str:
@@ -182,15 +169,14 @@ def write_report(workdir: str, metric: Optional[str], goal: str, *,
                  strict: bool = True) -> dict[str, str]:
   """Writes sweep.csv, sweep.md and sweep.png from the trials recorded in workdir. Unless
   `strict`, a metric that no trial reports yet leaves the table unranked."""
-  state = trials_lib.read_json(os.path.join(workdir, STATE_FILE))
+  state = files.read_json(os.path.join(workdir, STATE_FILE))
   if state is None:
     raise UserError(f'{workdir} holds no sweep ({STATE_FILE} is missing): run one with --sweep '
                     'and the same --workdir first.')
   rows = report_lib.collect(workdir, state['trials'])
   if not strict and not any(metric in r['metrics'] for r in rows):
     metric = None
-  keys = state.get('keys') or sorted({k for t in state['trials'] for k in t['overrides']})
-  paths = report_lib.write(workdir, rows, keys, metric, goal)
+  paths = report_lib.write(workdir, rows, state['keys'], metric, goal)
   with open(paths['md']) as f:
     print(f.read())
   if metric is None:
@@ -200,7 +186,7 @@ def write_report(workdir: str, metric: Optional[str], goal: str, *,
   return paths
 
 
-def report(config_arg: str, workdir: Optional[str], opts: Options) -> dict[str, str]:
+def report(config_arg: str, workdir: str, opts: Options) -> dict[str, str]:
   """--mode=sweep_report: the report of what the sweep in `workdir` has so far."""
   metric, goal = _metric_and_goal(spec.config_module(config_arg), opts)
-  return write_report(os.path.abspath(workdir or default_workdir(config_arg)), metric, goal)
+  return write_report(os.path.abspath(workdir), metric, goal)

@@ -1,7 +1,7 @@
 """The local backend: trials as processes on this machine, `parallel` at a time.
 
 The machine's CPUs are divided among the parallel slots (each trial pinned to its share, so
-XLA's thread pools do not fight over cores); with `gpus_per_trial`, each slot owns that many
+that N trials on a many-core machine do not each start a thread per core); with `gpus_per_trial`, each slot owns that many
 of the visible GPUs through CUDA_VISIBLE_DEVICES. Ctrl-C or SIGTERM stops every running
 trial with SIGTERM (each saves a checkpoint and exits), then the sweep; re-running the same
 command resumes.

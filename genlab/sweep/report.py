@@ -12,6 +12,7 @@ import math
 import os
 from typing import Optional
 
+from genlab import files
 from genlab.errors import UserError
 from genlab.sweep import trials as trials_lib
 
@@ -32,7 +33,7 @@ def collect(sweep_dir: str, trials: list[dict]) -> list[dict]:
       row['metrics'].update({f'eval/{k}': v for k, v in evals[-1].items()
                              if k not in ('split', 'step') and _is_number(v)})
       row['metrics']['step'] = evals[-1]['step']
-    results = trials_lib.read_json(os.path.join(workdir, 'results.json'))
+    results = files.read_json(os.path.join(workdir, 'results.json'))
     if results:
       row['metrics'].update({f'test/{k}': v for k, v in results['metrics'].items()
                              if _is_number(v)})
@@ -53,8 +54,6 @@ def metric_names(rows: list[dict]) -> list[str]:
 
 def rank(rows: list[dict], metric: Optional[str], goal: str) -> list[dict]:
   """Rows with the metric first, best first; the others after, by status."""
-  if goal not in GOALS:
-    raise UserError(f'--sweep_goal={goal!r}: use min or max.')
   if metric is None:
     return sorted(rows, key=lambda r: (_STATUS_ORDER[r['status']], r['trial']))
   if not any(metric in r['metrics'] for r in rows):

@@ -146,6 +146,7 @@ def _check_disjoint(sweeps, what: str) -> None:
 class Trial:
   name: str             # the trial's folder under the sweep's workdir
   overrides: Overrides  # {dotted key: value}, applied over the base config
+  config: Any = dataclasses.field(default=None, compare=False, repr=False)  # the result
 
 
 def _format(value, digits: int) -> str:
@@ -208,10 +209,9 @@ def trials_from(module, grid: Sequence[str], config) -> list[Trial]:
     raise UserError('This config defines no get_sweep(h): add one beside get_config, or give '
                     "the trials on the command line, e.g. --sweep_grid='optimizer.learning_rate"
                     "=1e-3,3e-4'.")
-  trials = make_trials(list(overrides))
-  for t in trials:
-    apply_overrides(config, t.overrides)  # a key or value the config cannot take stops here
-  return trials
+  # A key or value the config cannot take stops here, before any trial runs.
+  return [dataclasses.replace(t, config=apply_overrides(config, t.overrides))
+          for t in make_trials(list(overrides))]
 
 
 def _parse_grid(text: str, config) -> list[Overrides]:
@@ -251,11 +251,9 @@ def apply_overrides(config, overrides: Overrides):
   """A copy of `config` with `overrides` set; UserError for a missing key or a wrong type."""
   out = ml_collections.ConfigDict(config.to_dict(), type_safe=True)
   for key, value in overrides.items():
-    _lookup(config, key)
-    *parents, leaf = key.split('.')
-    node = out
-    for part in parents:
-      node = node[part]
+    _lookup(out, key)
+    parent, _, leaf = key.rpartition('.')
+    node = _lookup(out, parent) if parent else out
     try:
       node[leaf] = _coerce(value, node[leaf])
     except TypeError as e:

@@ -20,6 +20,7 @@ import sys
 import time
 from typing import Optional
 
+from genlab import files
 from genlab.sweep import spec
 
 STATUS_FILE = 'sweep_status.json'
@@ -39,7 +40,7 @@ def command(config_arg: str, workdir: str, overrides: dict) -> list[str]:
 
 def status(workdir: str) -> dict:
   """{'status': done | failed | stopped | interrupted | pending, ...} of a trial's workdir."""
-  recorded = read_json(os.path.join(workdir, STATUS_FILE))
+  recorded = files.read_json(os.path.join(workdir, STATUS_FILE))
   if os.path.exists(os.path.join(workdir, 'results.json')):
     return dict(recorded or {}, status='done')
   if recorded and recorded.get('status') in ('failed', 'stopped'):
@@ -73,7 +74,7 @@ def record_exit(workdir: str, returncode: int, seconds: float, *,
     out = {'status': 'interrupted'}
   out['seconds'] = round(seconds, 1)
   if out['status'] != 'interrupted':  # (an interrupted trial keeps any earlier record)
-    write_json(os.path.join(workdir, STATUS_FILE), out)
+    files.write_json(os.path.join(workdir, STATUS_FILE), out)
   return out
 
 
@@ -136,16 +137,3 @@ def launch(cmd: list[str], workdir: str, *, cpus: Optional[list[int]] = None,
   finally:
     log.close()
 
-
-def read_json(path: str) -> Optional[dict]:
-  try:
-    with open(path) as f:
-      return json.load(f)
-  except (OSError, ValueError):
-    return None
-
-
-def write_json(path: str, obj) -> None:
-  with open(path + '.tmp', 'w') as f:
-    json.dump(obj, f, indent=2, sort_keys=True)
-  os.replace(path + '.tmp', path)
