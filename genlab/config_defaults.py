@@ -16,6 +16,13 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval_every_steps = 500
   c.checkpoint_every_steps = 500
   c.max_checkpoints_to_keep = 3
+  # What a non-finite logged metric does (genlab/train.py): 'stop' the run (checkpoints before
+  # it are kept), or 'rollback' to the last checkpoint, skip the batch that diverged and go
+  # on, at most `max_rollbacks` times in a run.
+  c.divergence = ml_collections.ConfigDict(dict(policy='stop', max_rollbacks=3))
+  # Fault injection for the drills (tests/drills/): the batch first used at step
+  # `nan_at_step` (0 = never) turns every parameter into NaN.
+  c.debug = ml_collections.ConfigDict(dict(nan_at_step=0))
 
   c.data = ml_collections.ConfigDict()
   c.data.train_split = 'train'
