@@ -3,7 +3,9 @@
 Every read goes through `tfds.data_source(..., download=False)`: nothing is ever
 downloaded. Our own builders (builders.OFFLINE_BUILDERS) are prepared from pip packages on
 first use; a catalogue name (`mnist`, `cifar10`, ...) is read where the user has prepared it
-and otherwise stops with a UserError naming the offline builder to use instead.
+and otherwise stops with a UserError naming the offline builder to use instead. A prepared
+folder damaged afterwards (a truncated, missing or corrupt shard; a dataset_info.json that is
+not JSON) stops with a UserError naming the file and how to get a good copy (_damaged).
 
 A split is decoded once per process into uint8 images and int32 labels and cached: a VAE
 step takes about 1 ms, so decoding PNGs per step would dominate the run. The optional center
@@ -14,12 +16,15 @@ images: 2.0 GB at 64x64x3 instead of 19 GB at 218x178x3).
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import re
 import time
 from typing import Any, Iterator
 import zlib
 
 from absl import logging
+from google.protobuf import json_format, message
 import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image
@@ -92,16 +97,21 @@ def _offline_list() -> str:
 
 def _prepare_offline(name: str, data_dir: str | None) -> None:
   """Writes an offline builder's array_record files on first use (a few seconds)."""
-  builder = tfds.builder(name, data_dir=data_dir)
+  builder = _builder(name, data_dir)
   if builder.is_prepared():
     return
+  if builder.data_path.exists():
+    # TFDS writes into a temporary folder and renames it when done, so a version folder
+    # without dataset_info.json was damaged afterwards; download_and_prepare would only log
+    # "Reusing dataset" and leave it unreadable.
+    raise _damaged(name, data_dir, os.path.join(builder.data_dir, _INFO_FILE))
   logging.info('Preparing %s into %s (first use; offline, a few seconds).', name,
                resolve_data_dir(data_dir))
   try:
     builder.download_and_prepare()
   except Exception:
     # Another process preparing the same data_dir may have won the final rename.
-    if not tfds.builder(name, data_dir=data_dir).is_prepared():
+    if not _builder(name, data_dir).is_prepared():
       raise
 
 
@@ -127,11 +137,143 @@ def _base_name(name: str) -> str:
   return name.split('/')[0].split(':')[0]
 
 
+# --- damaged prepared files ---------------------------------------------------------------
+
+_INFO_FILE = 'dataset_info.json'
+_METADATA_FILES = (_INFO_FILE, 'features.json')
+# What tfds.builder raises on damaged metadata: protobuf's ParseError (dataset_info.json that
+# is not JSON, or not a DatasetInfo), json's JSONDecodeError (features.json, which TFDS reads
+# for data sets it has no code for) and DatasetInfoFileError (dataset_info.json unreadable).
+_METADATA_ERRORS = (json_format.ParseError, json.JSONDecodeError,
+                    tfds.core.dataset_info.DatasetInfoFileError)
+# What reading one example of a damaged shard raises (each seen on real damage): RuntimeError
+# from array_record (a missing or truncated file, a chunk whose checksum fails), protobuf's
+# DecodeError (a record that is not a serialized example), OSError from PIL (PNG bytes that
+# do not decode; UnidentifiedImageError is one).
+_READ_ERRORS = (RuntimeError, OSError, message.DecodeError)
+_REASON_CHARS = 300  # array_record's messages run long; the line must stay readable.
+
+
+def _reason(error: BaseException) -> str:
+  """'Type: first line of the message', shortened: what the one-line error appends."""
+  lines = str(error).strip().splitlines()
+  text = f'{type(error).__name__}: {lines[0]}' if lines else type(error).__name__
+  return text if len(text) <= _REASON_CHARS else text[:_REASON_CHARS - 3] + '...'
+
+
+def _is_version(folder: str) -> bool:
+  return re.fullmatch(r'\d+\.\d+\.\d+', folder) is not None
+
+
+def _registered(name: str):
+  """The TFDS builder class of `name`, or None for a data set TFDS has no code for."""
+  try:
+    return tfds.builder_cls(_base_name(name))
+  except tfds.core.registered.DatasetNotFoundError:
+    return None
+
+
+def _prepared_folder(name: str, data_dir: str | None) -> str:
+  """<data dir>/<name>[/<config>]/<version>, found without constructing the builder (which is
+  what fails when the metadata is damaged): the version in the name, else the registered
+  builder's, else the newest version folder there; <data dir>/<name> when there is none."""
+  base, _, version = name.partition(':')
+  folder = os.path.join(resolve_data_dir(data_dir), *base.split('/'))
+  if version:
+    return os.path.join(folder, version)
+  try:
+    present = sorted((v for v in os.listdir(folder) if _is_version(v)),
+                     key=lambda v: tuple(map(int, v.split('.'))))
+  except OSError:
+    present = []
+  registered = _registered(name)
+  if registered is not None and str(registered.VERSION) in present:
+    return os.path.join(folder, str(registered.VERSION))
+  return os.path.join(folder, present[-1]) if present else folder
+
+
+def _rebuild_hint(name: str, data_dir: str | None, folder: str) -> str:
+  """What to do about a damaged prepared folder: genlab's builders prepare again offline."""
+  if _base_name(name) in {**builders.OFFLINE_BUILDERS, **text_sources.TEXT_BUILDERS}:
+    return f'delete {folder} and re-run: genlab prepares {name} again'
+  root = resolve_data_dir(data_dir)
+  if _registered(name) is None:  # TFDS reads it from its folder alone: `tfds build` cannot.
+    return f'delete {folder} and prepare {name} again with the TFDS builder that wrote it'
+  return (f'delete {folder} and rebuild it where there is network (needs tensorflow, `pip '
+          f'install tensorflow`): `tfds build {name} --data_dir={root} --file_format=array_record`')
+
+
+def _damaged(name: str, data_dir: str | None, path: str,
+            error: BaseException | None = None, folder: str | None = None) -> UserError:
+  """The one-line UserError for a damaged file of a prepared data set: which file, TFDS's or
+  array_record's reason, and how to get a good copy. `folder` defaults to path's folder."""
+  folder = folder or os.path.dirname(path)
+  if not os.path.exists(path):
+    what = f'{path} is missing'
+  else:
+    what = f'{path} is damaged' + (f' ({_reason(error)})' if error is not None else '')
+  return UserError(f"Data set '{name}': {what}: {_rebuild_hint(name, data_dir, folder)}.")
+
+
+def _builder(name: str, data_dir: str | None):
+  """tfds.builder(name), or a one-line UserError naming the damaged metadata file."""
+  try:
+    return tfds.builder(name, data_dir=data_dir)
+  except _METADATA_ERRORS as e:
+    folder = _prepared_folder(name, data_dir)
+    path, reason = os.path.join(folder, _INFO_FILE), e
+    # Parse the files again to say which one it is, with json's own short reason.
+    for file in _METADATA_FILES:
+      candidate = os.path.join(folder, file)
+      try:
+        with open(candidate, encoding='utf-8') as f:
+          json.load(f)
+      except FileNotFoundError:
+        continue  # features.json is optional; a missing dataset_info.json is named below.
+      except (OSError, ValueError) as bad:  # ValueError: JSONDecodeError, UnicodeDecodeError.
+        path, reason = candidate, bad
+        break
+    raise _damaged(name, data_dir, path, reason, folder) from e
+
+
+def _shard_of(source, index: int) -> str | None:
+  """The array_record file that holds example `index` of a TFDS data source, if it says."""
+  try:
+    instructions = source.dataset_info.splits[source.split].file_instructions
+  except Exception:  # pylint: disable=broad-except  (only used to word an error)
+    return None
+  for instruction in instructions:
+    if index < instruction.take:
+      return os.fspath(instruction.filename)
+    index -= instruction.take
+  return None
+
+
+def read_example(source, index: int):
+  """source[index]; a shard that fails to read or decode is a one-line UserError naming it.
+
+  Both the image (load_split, split_info) and the text (text_sources.load_documents) paths read
+  through here, so they word a damaged file the same way.
+  """
+  try:
+    return source[index]
+  except _READ_ERRORS as e:
+    info = source.dataset_info
+    name = info.full_name.rsplit('/', 1)[0]  # 'cycle_gan/horse2zebra/2.0.0' -> without version
+    root = info.data_dir  # <root>/<name>[/<config>]/<version>
+    for _ in range(name.count('/') + 2):
+      root = os.path.dirname(root)
+    path = _shard_of(source, index) or info.data_dir
+    raise _damaged(name, root, path, e, folder=info.data_dir) from e
+
+
 def _diagnose(name: str, split: str, data_dir: str | None, error: Exception) -> None:
   """Turns TFDS's failure to open a split into a UserError when the user can fix it."""
-  builder = tfds.builder(name, data_dir=data_dir)
+  builder = _builder(name, data_dir)
   root = resolve_data_dir(data_dir)
   if not builder.is_prepared():
+    if builder.data_path.exists():  # A prepared folder that lost its dataset_info.json.
+      raise _damaged(name, data_dir, os.path.join(builder.data_dir, _INFO_FILE)) from error
     alt = _OFFLINE_ALTERNATIVE.get(_base_name(name))
     described = {**builders.OFFLINE_BUILDERS, **text_sources.TEXT_BUILDERS}
     use = f'--config.dataset={alt} ({described[alt]})' if alt else _offline_list()
@@ -237,7 +379,7 @@ def split_info(name: str, split: str, data_dir: str | None, *, center_crop: int 
   features = _features(source)
   shape = tuple(features['image'].shape)
   if None in shape:
-    shape = tuple(np.asarray(source[0]['image']).shape)
+    shape = tuple(np.asarray(read_example(source, 0)['image']).shape)
   num_classes = features['label'].num_classes if 'label' in features else 0
   return processed_shape(shape, center_crop, image_size, name), num_classes, len(source)
 
@@ -248,7 +390,8 @@ def iter_chunks(source, chunk_size: int = _READ_CHUNK) -> Iterator[tuple[int, li
   Reads through the batched `__getitems__` where the source has it (array_record fetches a
   chunk's records in one parallel read, which matters where each read has latency, e.g. a
   network file system) and falls back to one `source[i]` per example for good when it fails
-  (TFDS's mock_data breaks `__getitems__`; a genuine read error is then raised per item).
+  (TFDS's mock_data breaks `__getitems__`; a genuine read error is then raised per item, by
+  read_example, as a UserError naming the damaged file).
   """
   batched = callable(getattr(source, '__getitems__', None))
   for start in range(0, len(source), chunk_size):
@@ -264,7 +407,7 @@ def iter_chunks(source, chunk_size: int = _READ_CHUNK) -> Iterator[tuple[int, li
                      type(e).__name__, e)
         batched, examples = False, None
     if examples is None:
-      examples = [source[i] for i in keys]
+      examples = [read_example(source, i) for i in keys]
     yield start, examples
 
 
