@@ -10,6 +10,7 @@ import pytest
 
 from conftest import assert_one_line_error, run_cli
 from configs import ae_anomaly_mnist, ae_mnist, dae_mnist, sae_mnist, vae_mnist
+from genlab import sampling
 from genlab import train
 from genlab.methods import autoencoder as ae
 
@@ -133,7 +134,7 @@ def test_denoising_autoencoder_beats_its_noisy_input(data_dir, tmp_path):
   assert 'baseline/median_filter/psnr' in m and 'baseline/median_filter/ssim' in m
   assert os.path.exists(tmp_path / 'dae' / 'analysis' / 'denoising.png')
   # --mode=sample gives the noisy inputs and their denoised versions.
-  path = train.sample(config, str(tmp_path / 'dae'), 4, str(tmp_path / 'd.npz'))
+  path = sampling.sample(config, str(tmp_path / 'dae'), 4, str(tmp_path / 'd.npz'))
   f = np.load(path)
   assert np.mean(f['inputs'] != f['clean']) > 0.1  # a hit on a black pixel may stay black
   assert np.mean((f['samples'] - f['clean']) ** 2) < np.mean((f['inputs'] - f['clean']) ** 2)
@@ -178,8 +179,8 @@ def test_vae_scores_anomalies_by_the_negative_elbo(data_dir, tmp_path):
 
 # -- bad input through the command line: one line, exit 2, nothing written --------------------
 @pytest.mark.parametrize('config, override, words', [
-    ('sae_mnist.py:smoke', '--config.loss.sparsity_target=1.5', ('sparsity_target', '0 and 1')),
-    ('sae_mnist.py:smoke', '--config.loss.sparsity_target=0.0', ('sparsity_target', '0 and 1')),
+    ('sae_mnist.py:smoke', '--config.loss.sparsity_target=1.5', ('sparsity_target', '(0, 1)')),
+    ('sae_mnist.py:smoke', '--config.loss.sparsity_target=0.0', ('sparsity_target', '(0, 1)')),
     ('sae_mnist.py:smoke', '--config.model.code_activation=linear', ('sigmoid',)),
     ('dae_mnist.py:smoke', '--config.noise.level=-0.1', ('noise.level', '>= 0')),
     ('ae_anomaly_mnist.py:smoke', '--config.data.held_out_labels=(10,)',

@@ -10,9 +10,10 @@ from genlab.data.pipeline import (TrainIterator, eval_batches, get_info, held_ou
                                   settings, split_arrays, train_iterator, train_pixel_mean)
 from genlab.data.source import DataInfo, clear_cache, crop_and_resize
 from genlab.data import text_sources  # noqa: F401  Registers the `shakespeare` builder.
-from genlab.data.text import Tokenizer, check_vocabulary, encode_prompt, save_vocabulary
+from genlab.data.text import (Tokenizer, check_vocabulary, encode_prompt, is_text_dataset,
+                              save_vocabulary)
 
 __all__ = ['OFFLINE_BUILDERS', 'DataInfo', 'Tokenizer', 'TrainIterator', 'check_vocabulary',
            'clear_cache', 'crop_and_resize', 'encode_prompt', 'eval_batches', 'get_info',
-           'held_out_labels', 'save_vocabulary', 'settings', 'split_arrays', 'train_iterator',
-           'train_pixel_mean']
+           'held_out_labels', 'is_text_dataset', 'save_vocabulary', 'settings', 'split_arrays',
+           'train_iterator', 'train_pixel_mean']

@@ -55,6 +55,18 @@ _NO_SPACE_BEFORE = set(",.;:!?)]}'") | {'\n', '\n\n', '--'}
 _NO_SPACE_AFTER = set('([{') | {'\n', '\n\n', '--'}
 
 
+# TFDS catalogue sets of text that genlab reads (beside the offline TEXT_BUILDERS).
+CATALOGUE_TEXT = ('tiny_shakespeare',)
+
+
+def is_text_dataset(name: str) -> bool:
+  """Whether data set `name` holds text (`text:PATH`, an offline text builder, or a known
+  catalogue text set), so that a method on images can refuse it by name."""
+  base = name.split('/')[0].split(':')[0]
+  return (name.startswith(USER_TEXT) or base in text_sources.TEXT_BUILDERS
+          or base in CATALOGUE_TEXT)
+
+
 def is_text(config) -> bool:
   """Whether `config` describes a language-model data set (it has config.data.tokenizer)."""
   data = config.get('data', None)

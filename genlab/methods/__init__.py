@@ -1,7 +1,9 @@
 """Method families, found by name: `config.method = 'vae'` -> `genlab.methods.vae`.
 
-Every method module exposes `make(config, data_info) -> Method`. The trainer never imports a
-method any other way, and never knows the objective: it only calls the functions below.
+Every method module exposes `make(config, data_info) -> Method`, and may set `DATA = 'text'`
+(default 'images': what it trains on) and `CONFIG_RANGES` (the ranges of its own config keys,
+genlab/config_checks.py). The trainer never imports a method any other way, and never knows
+the objective: it only calls the functions below.
 
 Conventions for every function in a `Method` (all pure, all jit-compiled by the trainer):
   state       a pytree whose `step` field is an int32 scalar (e.g. flax TrainState); replicated.
@@ -24,6 +26,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from genlab import config_checks
 from genlab.errors import UserError
 
 Metrics = Mapping[str, jax.Array]
@@ -95,3 +98,23 @@ def get(name: str):
         f'Unknown method {name!r}: config.method must be one of {available()} '
         '(modules in genlab/methods/).')
   return importlib.import_module(f'{__name__}.{name}')
+
+
+def check_config(config):
+  """The checks that need no data, before anything is read or written: the method exists, each
+  value is in its range, and the data set is of the kind the method trains on. Returns the
+  method's module."""
+  module = get(config.get('method', ''))
+  config_checks.check(config, getattr(module, 'CONFIG_RANGES', None))
+  from genlab import data as data_lib  # pylint: disable=g-import-not-at-top  (TFDS is heavy)
+  wants = getattr(module, 'DATA', 'images')
+  dataset = config.get('dataset', None)
+  if isinstance(dataset, str) and dataset:
+    has = 'text' if data_lib.is_text_dataset(dataset) else 'images'
+    if has != wants:
+      fix = {'text': 'a text data set (shakespeare, text:PATH)',
+             'images': 'an image data set (mnist5k, digits, ...), or use a language-model '
+                       'config such as configs/lstm_char_shakespeare.py'}[wants]
+      raise UserError(f'config.dataset={dataset!r} is {has}, but method {config.method!r} '
+                      f'trains on {wants}: give {fix}.')
+  return module

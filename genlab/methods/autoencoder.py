@@ -37,6 +37,7 @@ from flax.training import train_state
 from genlab import data as data_lib
 from genlab import methods
 from genlab import optim
+from genlab.config_checks import Range, count, non_negative
 from genlab import viz
 from genlab.errors import UserError, int_at_least, one_of
 from genlab.metrics import anomaly
@@ -47,6 +48,15 @@ from genlab.models import vae as vae_models
 RECONSTRUCTION = ('cross_entropy', 'mse')
 SPARSITY = ('none', 'l1', 'kl')
 NOISE = ('none', 'gaussian', 'masking', 'salt_and_pepper')
+
+# Ranges of this method's config keys (genlab/config_checks.py).
+CONFIG_RANGES = {
+    'model.latent_dim': count(), 'model.hidden_dims': count(), 'model.conv_features': count(),
+    'loss.sparsity_weight': non_negative(), 'loss.weight_decay': non_negative(),
+    'loss.sparsity_target': Range(low=0, high=1, low_open=True, high_open=True,
+                                  why='a mean activation of sigmoid units'),
+    'noise.level': non_negative(), 'eval.knn_k': count(), 'eval.silent_threshold': non_negative(),
+}
 
 
 # -- the objective ---------------------------------------------------------------------------

@@ -29,9 +29,17 @@ from flax.training import train_state
 
 from genlab import methods
 from genlab import optim
+from genlab.config_checks import count, fraction, natural
 from genlab import viz
 from genlab.errors import UserError, int_at_least, one_of
 from genlab.models import classifier as classifier_models
+
+# Ranges of this method's config keys (genlab/config_checks.py).
+CONFIG_RANGES = {
+    'model.stage_features': count(), 'model.convs_per_stage': count(), 'model.hidden_dim': count(),
+    'model.dropout_rate': fraction(), 'loss.label_smoothing': fraction(),
+    'augment.max_shift': natural(), 'viz.num_misclassified': count(),
+}
 
 
 

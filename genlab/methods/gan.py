@@ -34,9 +34,21 @@ import optax
 from genlab import data as data_lib
 from genlab import methods
 from genlab import optim
+from genlab.config_checks import Range, count, fraction, non_negative, positive
 from genlab import viz
 from genlab.errors import UserError, int_at_least, one_of
 from genlab.models import gan as gan_models
+
+# Ranges of this method's config keys (genlab/config_checks.py).
+CONFIG_RANGES = {
+    'ema_decay': fraction('0 turns the EMA off'),
+    'model.latent_dim': count(), 'model.features': count(), 'model.*_hidden_dims': count(),
+    'model.maxout_pieces': count(), 'model.d_*dropout': fraction(),
+    'model.*_init_range': positive(),
+    'loss.n_critic': count(), 'loss.gp_weight': non_negative(),
+    'viz.num_samples': count(), 'viz.interpolation_rows': count(),
+    'viz.interpolation_steps': Range(low=2, integer=True, why='the two ends and what lies between'),
+}
 
 LOSSES = ('minimax', 'non_saturating', 'lsgan', 'wgan_gp', 'hinge')
 PRIORS = ('normal', 'uniform')

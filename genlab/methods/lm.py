@@ -32,11 +32,27 @@ from genlab import data as data_lib
 from genlab.data import text as text_lib
 from genlab import methods
 from genlab import optim
+from genlab.config_checks import Range, count, fraction, natural, positive
 from genlab.errors import UserError, int_at_least, one_of
 from genlab.metrics import ngram
 from genlab.models import lstm as lstm_models
 
 SMOOTHINGS = ('kneser_ney', 'interpolated')
+
+DATA = 'text'
+# Ranges of this method's config keys (genlab/config_checks.py).
+CONFIG_RANGES = {
+    'data.vocab_size': natural('0 keeps every character'), 'data.seq_len': count(),
+    'data.held_out_fraction': Range(low=0, high=0.5, low_open=True, high_open=True,
+                                    why='held out for validation and again for test'),
+    'model.embed_dim': count(), 'model.hidden_dim': count(), 'model.num_layers': count(),
+    'model.unroll': count(), 'model.dropout': fraction(),
+    'eval.seq_len': count(), 'eval.context': natural(),
+    'sample.temperatures': positive(), 'sample.length': count(), 'sample.top_k': natural(
+        '0 samples among all tokens'),
+    'sample.top_p': Range(low=0, high=1, low_open=True, why='1 keeps every token'),
+    'baseline.orders': count(),
+}
 
 
 class LMState(train_state.TrainState):

@@ -29,8 +29,16 @@ from flax.training import train_state
 from genlab import data as data_lib
 from genlab import methods
 from genlab import optim
+from genlab.config_checks import count
 from genlab import viz
 from genlab.errors import int_at_least, one_of
+
+# Ranges of this method's config keys (genlab/config_checks.py).
+CONFIG_RANGES = {
+    'model.latent_dim': count(), 'model.hidden_dims': count(), 'model.conv_features': count(),
+    '*num_importance_samples': count(), 'eval.importance_chunk': count(),
+    'viz.num_samples': count(), 'viz.grid_size': count(),
+}
 from genlab.metrics import anomaly
 from genlab.metrics import likelihood
 from genlab.models import vae as vae_models
