@@ -2,8 +2,11 @@
 
 Orbax on local disk treats a final-named step directory as valid even when its commit marker
 is missing, and a truncated file only shows up when it is read. So `restore_latest` checks the
-marker, tries the newest step, and on failure moves that step aside (to
-`checkpoints_corrupt/`, never deleted) and tries the next older one.
+marker and the restored shapes, tries the newest step, and on failure tries the next older
+one. A training run (which holds the workdir's lock) then moves the unusable steps aside, to
+`checkpoints_corrupt/`, never deleted, so that it can save those steps again; a read-only
+user (--mode=eval or sample, the metric classifier) leaves them in place and only skips them,
+so it never disturbs a run that is training.
 """
 from __future__ import annotations
 
@@ -14,10 +17,10 @@ from typing import Any, Optional
 
 import jax
 import orbax.checkpoint as ocp
-from absl import logging
 from etils import epath
 from jax.experimental import multihost_utils
 
+from genlab import log
 from genlab.errors import UserError
 
 _COMMIT_MARKER = 'commit_success.txt'
@@ -26,17 +29,25 @@ _COMMIT_MARKER = 'commit_success.txt'
 class Checkpointer:
   """Saves and restores `{'state': pytree, 'data': json}` under `workdir/checkpoints`."""
 
-  def __init__(self, workdir: str, *, max_to_keep: int = 3, use_async: bool = True):
+  def __init__(self, workdir: str, *, max_to_keep: int = 3, use_async: bool = True,
+               read_only: bool = False):
     workdir = epath.Path(os.path.abspath(workdir))  # Orbax needs absolute paths.
     self.directory = workdir / 'checkpoints'
     self.quarantine = workdir / 'checkpoints_corrupt'
+    self.read_only = read_only
+    self._manager = None
+    if read_only and not self.directory.is_dir():
+      return  # nothing to read, and nothing may be created
     self._manager = ocp.CheckpointManager(
         self.directory,
         options=ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep, create=True, enable_async_checkpointing=use_async),
+            max_to_keep=max_to_keep, create=not read_only, read_only=read_only,
+            # The writer holds the workdir's lock, so leftovers of a killed save are its own.
+            cleanup_tmp_directories=not read_only, enable_async_checkpointing=use_async),
         item_names=('state', 'data'))
 
   def save(self, step: int, state: Any, data_state: dict, *, force: bool = False) -> None:
+    assert not self.read_only
     if step in self._manager.all_steps():
       return
     self._manager.save(
@@ -46,13 +57,15 @@ class Checkpointer:
         force=force)
 
   def wait(self) -> None:
-    self._manager.wait_until_finished()
+    if self._manager is not None:
+      self._manager.wait_until_finished()
 
   def close(self) -> None:
-    self._manager.close()
+    if self._manager is not None:
+      self._manager.close()
 
   def all_steps(self) -> list[int]:
-    return sorted(self._manager.all_steps())
+    return sorted(self._manager.all_steps()) if self._manager is not None else []
 
   def restore_latest(self, abstract_state: Any) -> Optional[tuple[Any, dict, int]]:
     """Returns (state, data_state, step) from the newest good step, or None if there is none.
@@ -69,13 +82,14 @@ class Checkpointer:
         restored = self._manager.restore(
             step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
                                           data=ocp.args.JsonRestore()))
-        if failures:
+        _check_shapes(restored.state, abstract_state)
+        if failures and not self.read_only:
           self._set_aside([s for s, _ in failures])
         return restored.state, restored.data, step
       except Exception as e:  # pylint: disable=broad-except
         reason = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
-        logging.warning('Checkpoint step %d in %s is unusable (%s); trying an older one.',
-                        step, self.directory, reason)
+        log.warning(f'checkpoint step {step} in {self.directory} is unusable ({reason}); '
+                    'trying an older one.')
         failures.append((step, reason))
     if failures:
       step, reason = failures[0]
@@ -91,6 +105,20 @@ class Checkpointer:
       for step in steps:
         target = self.quarantine / f'{step}-{time.strftime("%Y%m%d-%H%M%S")}'
         shutil.move(os.fspath(self.directory / str(step)), os.fspath(target))
-        logging.warning('Moved unusable checkpoint step %d to %s.', step, target)
+        log.warning(f'moved unusable checkpoint step {step} to {target}.')
     multihost_utils.sync_global_devices('genlab_checkpoint_set_aside')
     self._manager.reload()
+
+
+def _check_shapes(restored: Any, abstract: Any) -> None:
+  """ValueError unless every restored array has the shape the config's model has (a step
+  directory copied from another run may restore without complaint otherwise)."""
+  if len(jax.tree.leaves(restored)) != len(jax.tree.leaves(abstract)):
+    raise ValueError('it holds another set of arrays than the config\'s model (written by '
+                     'another config)')
+  for path, (got, want) in zip(
+      (jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(abstract)),
+      zip(jax.tree.leaves(restored), jax.tree.leaves(abstract))):
+    if tuple(got.shape) != tuple(want.shape) or got.dtype != want.dtype:
+      raise ValueError(f'{path} has shape {tuple(got.shape)} {got.dtype}, the config\'s model '
+                       f'{tuple(want.shape)} {want.dtype} (written by another config)')

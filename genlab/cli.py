@@ -1,6 +1,14 @@
-"""Command line: the --config flag, the error contract, and the modes (run.py has the rest)."""
+"""Command line: the --config flag, the error contract, and the modes (run.py has the rest).
+
+The error contract: a mistake the user can fix (a UserError, a flag or override parsing
+error, a file-system fault) is one `genlab: error: ...` line on stderr and exit 2; SIGINT or
+SIGTERM is one `genlab: stopped by ...` line and exit 130 or 143. Never a traceback for these.
+`--config.help` prints the resolved config (every key, its type and value) and exits.
+"""
 from __future__ import annotations
 
+import difflib
+import errno
 import os
 import sys
 
@@ -8,11 +16,20 @@ from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
+from ml_collections.config_flags import config_flags as config_flags_impl
 
+from genlab import log
+from genlab import signals
 from genlab.errors import UserError
 
+_HELP = '--config.help'
+# config_flags defines a flag for every --config.KEY in sys.argv when the flag below is
+# defined, so --config.help is taken out of sys.argv first (help is not a key).
+_SHOW_CONFIG = _HELP in sys.argv
+sys.argv = [a for a in sys.argv if a != _HELP]
 CONFIG = config_flags.DEFINE_config_file(
-    'config', None, 'Experiment config file, e.g. configs/vae_mnist.py[:smoke].',
+    'config', None, 'Experiment config file, e.g. configs/vae_mnist.py[:smoke]; override any '
+    'key with --config.KEY=VALUE; --config.help lists every key with its type and value.',
     lock_config=True)
 
 
@@ -33,6 +50,24 @@ def load_config():
   return CONFIG.value
 
 
+def _leaves(config, prefix=''):
+  """(dotted key, type name, value) of every leaf of a ConfigDict."""
+  for key in sorted(config.keys()):
+    value = config[key]
+    if hasattr(value, 'keys') and hasattr(value, 'get_type'):
+      yield from _leaves(value, f'{prefix}{key}.')
+    else:
+      kind = config.get_type(key)
+      yield f'{prefix}{key}', getattr(kind, '__name__', str(kind)), value
+
+
+def config_table(config) -> str:
+  rows = list(_leaves(config))
+  width = max(len(k) for k, _, _ in rows)
+  kinds = max(len(t) for _, t, _ in rows)
+  return '\n'.join(f'{k:<{width}}  {t:<{kinds}}  {v!r}' for k, t, v in rows)
+
+
 def execute(*, mode: str, workdir: str | None, num_samples: int, output: str | None,
             text_options: dict | None = None, sweep: bool = False,
             sweep_options: dict | None = None) -> None:
@@ -41,22 +76,22 @@ def execute(*, mode: str, workdir: str | None, num_samples: int, output: str | N
     _sweep(mode, workdir, sweep, sweep_options or {})
     return
   from genlab import parallel  # pylint: disable=g-import-not-at-top
+  from genlab import sampling  # pylint: disable=g-import-not-at-top
   from genlab import train  # pylint: disable=g-import-not-at-top
   parallel.maybe_initialize_distributed()
   config = load_config()
   workdir = workdir or default_workdir(config_flags.get_config_filename(flags.FLAGS['config']))
-  print(f'genlab: {mode} {config.method} on {config.dataset}, workdir {workdir}',
-        file=sys.stderr)
+  log.info(f'{mode} {config.method} on {config.dataset}, workdir {workdir}')
   if mode == 'train':
     results = train.train_and_evaluate(config, workdir)
-    if results is not None:
-      print(f'results ({workdir}/results.json): {results["metrics"]}')
+    print(f'results ({workdir}/{train.RESULTS_FILE}, step {results["step"]}): '
+          f'{results["metrics"]}')
   elif mode == 'eval':
     results = train.evaluate(config, workdir)
-    print(f'results ({workdir}/results.json): {results["metrics"]}')
+    print(f'results (step {results["step"]}): {results["metrics"]}')
   else:
     output = output or os.path.join(workdir, 'samples.npz')
-    print(f'wrote {train.sample(config, workdir, num_samples, output, text_options=text_options)}')
+    print(f'wrote {sampling.sample(config, workdir, num_samples, output, text_options=text_options)}')
 
 
 def _sweep(mode: str, workdir: str | None, sweep: bool, options: dict) -> None:
@@ -76,21 +111,75 @@ def _sweep(mode: str, workdir: str | None, sweep: bool, options: dict) -> None:
     driver.run(config, config_arg, base, workdir, opts)
 
 
+def _file_config(argv: list[str]):
+  """The ConfigDict of the --config file in `argv`, without overrides; None if unreadable."""
+  arg = next((a.split('=', 1)[1] for a in argv if a.startswith('--config=')), None)
+  if arg is None and '--config' in argv[:-1]:
+    arg = argv[argv.index('--config') + 1]
+  try:
+    return config_flags_impl._ConfigFileParser(name='config').parse(arg)  # pylint: disable=protected-access
+  except Exception:  # pylint: disable=broad-except
+    return None
+
+
+def _nearest_keys(config, bad: str) -> list[str]:
+  keys = [k for k, _, _ in _leaves(config)]
+  keys += sorted({k.rsplit('.', 1)[0] for k in keys if '.' in k})  # sections too
+  def score(a, b):
+    return difflib.SequenceMatcher(None, a, b).ratio()
+  scores = {k: score(bad, k) for k in keys}
+  if max(scores.values()) < 0.75:  # the last part alone: learnin_rate -> optimizer.learning_rate
+    tail = bad.rsplit('.', 1)[-1]
+    scores = {k: score(tail, k.rsplit('.', 1)[-1]) for k in keys}
+  best = max(scores.values())
+  if best < 0.6:
+    return []
+  return sorted((k for k in keys if scores[k] >= best - 0.05), key=lambda k: -scores[k])[:3]
+
+
+def _unknown_key_message(argv: list[str]) -> str | None:
+  """The line for an override of a key the config does not have, or None if none is."""
+  config = _file_config(argv)
+  if config is None:
+    return None
+  for arg in argv:
+    if not arg.startswith('--config.'):
+      continue
+    key = arg[len('--config.'):].split('=', 1)[0]
+    node = config
+    for part in key.split('.'):
+      if not hasattr(node, 'keys') or part not in node:
+        near = _nearest_keys(config, key)
+        return (f'--config.{key}: the config has no key {key!r}'
+                f'{"; did you mean " + " or ".join(near) + "?" if near else "."} '
+                '--config.help lists every key.')
+      node = node[part]
+  return None
+
+
 def _parse_flags(argv: list[str]) -> list[str]:
   """absl parsing, with config override mistakes turned into one clear line."""
+  argv = [a for a in argv if a != _HELP]
   try:
-    return flags.FLAGS(argv)
-  except (flags.Error, UserError) as e:
-    message = str(e).splitlines()[0]
-  except (AttributeError, KeyError) as e:
-    key = str(e).strip('"\'')
-    bad = [a for a in argv if a.startswith('--config.') and key in a.split('=')[0]]
-    message = (f'{bad[0] if bad else key}: the config has no key {key!r}; check the spelling '
-               'against the config file (python run.py --config FILE --helpfull lists them).')
-  except Exception as e:  # pylint: disable=broad-except
-    message = f'{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}'
-  print(f'genlab: error: {message}', file=sys.stderr)
-  sys.exit(2)
+    rest = flags.FLAGS(argv)
+  except (flags.Error, UserError, AttributeError, KeyError, ValueError, TypeError) as e:
+    message = _unknown_key_message(argv) or _first_line(e)
+    print(f'genlab: error: {message}', file=sys.stderr)
+    sys.exit(2)
+  if _SHOW_CONFIG:
+    try:
+      print(config_table(load_config()))
+    except UserError as e:
+      print(f'genlab: error: {e}', file=sys.stderr)
+      sys.exit(2)
+    sys.exit(0)
+  return rest
+
+
+def _first_line(e: BaseException) -> str:
+  lines = str(e).strip().splitlines()
+  first = lines[0] if lines else ''
+  return first if isinstance(e, (flags.Error, UserError)) else f'{type(e).__name__}: {first}'
 
 
 def _quiet(main_fn):
@@ -98,15 +187,59 @@ def _quiet(main_fn):
   def wrapped(argv):
     if not flags.FLAGS['verbosity'].present:
       logging.set_verbosity(logging.WARNING)
+    log.quiet_libraries()
     return main_fn(argv)
   return wrapped
 
 
+_FILE_SYSTEM_FIX = {
+    errno.ENOSPC: 'free some space, then re-run the same command: it resumes from the last '
+                  'complete checkpoint',
+    errno.EDQUOT: 'free some space, then re-run the same command: it resumes from the last '
+                  'complete checkpoint',
+    errno.EROFS: 'give a --workdir (or --output) on a writable file system',
+    errno.EACCES: 'give a --workdir (or --output) you can write, or fix its permissions',
+    errno.EPERM: 'give a --workdir (or --output) you can write, or fix its permissions',
+    errno.ENOTDIR: 'a path component is a file: give another --workdir',
+    errno.EISDIR: 'a directory stands where a file belongs: give another path',
+}
+
+
+def file_system_error(e: OSError) -> str | None:
+  """The one line for an OSError of the file system, or None for other OSErrors."""
+  fix = _FILE_SYSTEM_FIX.get(e.errno)
+  if fix is None:
+    return None
+  where = f' ({e.filename})' if e.filename else ''
+  return f'{os.strerror(e.errno)}{where}: {fix}.'
+
+
+def _find_os_error(e: BaseException) -> OSError | None:
+  """An OSError of the file system, possibly wrapped by a library (Orbax re-raises)."""
+  seen = set()
+  while e is not None and id(e) not in seen:
+    seen.add(id(e))
+    if isinstance(e, OSError) and e.errno in _FILE_SYSTEM_FIX:
+      return e
+    e = e.__cause__ or e.__context__
+  return None
+
+
 def run_main(main_fn) -> None:
-  """app.run with genlab's error contract: a UserError is one line on stderr and exit 2."""
+  """app.run with genlab's error contract (the module docstring)."""
+  signals.install()
   try:
     app.run(_quiet(main_fn), flags_parser=_parse_flags)
   except UserError as e:
     print(f'genlab: error: {e}', file=sys.stderr)
     sys.exit(2)
-
+  except signals.Interrupted as e:
+    print(f'genlab: stopped by {e.name}{" " + e.message if e.message else ""}.',
+          file=sys.stderr)
+    sys.exit(e.exit_code)
+  except Exception as e:  # pylint: disable=broad-except
+    fs_error = _find_os_error(e)
+    if fs_error is None:
+      raise
+    print(f'genlab: error: {file_system_error(fs_error)}', file=sys.stderr)
+    sys.exit(2)

@@ -1,8 +1,11 @@
-"""The workdir's config.json: written at start, checked on every later use of the workdir.
+"""The workdir's config.json: the config that made its checkpoints, checked on every use.
 
-A saved config that differs in anything that changes the train state's shapes stops the run
-(its checkpoints could not be restored); other differences are logged and the old file is kept
-beside the new one.
+A run writes config.json with its first checkpoint, not when it starts, so that a run refused
+or diverged before it saved anything leaves the file describing the checkpoints that are
+there. A saved config that differs in anything that changes the train state's shapes stops the
+run (its checkpoints could not be restored); other differences are reported, and when the run
+saves its first checkpoint under the new config the old file is kept beside the new one
+(config.<time>.json).
 """
 from __future__ import annotations
 
@@ -12,9 +15,9 @@ import time
 
 import jax
 import ml_collections
-from absl import logging
 
 from genlab import files
+from genlab import log
 from genlab.errors import UserError
 
 
@@ -72,17 +75,14 @@ def check_compatible(config, workdir: str, method, *, make_method) -> dict:
     raise UserError(
         f'{workdir} holds a run whose config changes the model\'s shapes ({changed}). '
         'Use a new --workdir, or revert these config values to resume it.')
-  logging.warning('Config differs from %s/config.json (shapes unchanged, resuming): %s',
-                  workdir, changed)
+  log.info(f'the config differs from {workdir}/config.json (shapes unchanged): {changed}')
   return diffs
 
 
-def check_and_save(config, workdir: str, method, *, make_method) -> None:
-  """check_compatible, then writes config.json (keeping any older, different one)."""
-  diffs = check_compatible(config, workdir, method, make_method=make_method)
+def save(config, workdir: str, diffs: dict) -> None:
+  """Writes config.json (keeping an older, different one beside it), on process 0."""
   if jax.process_index() != 0:
     return
-  os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, 'config.json')
   if diffs and os.path.exists(path):
     os.replace(path, os.path.join(workdir, f'config.{time.strftime("%Y%m%d-%H%M%S")}.json'))

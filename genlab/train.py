@@ -1,16 +1,22 @@
-"""The one training loop: init or restore, step, log, evaluate, checkpoint; and eval/sample.
+"""The one training loop: init or restore, step, log, evaluate, checkpoint; and --mode=eval.
 
 The loop knows nothing about objectives: it calls the `Method` of `config.method`
 (genlab/methods/__init__.py). Every random draw derives from `fold_in(key(seed), step)`, and
 the data iterator's position is saved with the state, so a run resumed from any checkpoint
 ends bit-identical to an uninterrupted one.
+
+The run directory never lies (README, "The run directory"): every config value is checked and
+the data opened before anything is written; one process at a time writes a workdir (its
+lock); config.json is written with the first checkpoint of the config it describes; no
+checkpoint is saved from parameters that diverged; results.json is the record of the final
+checkpoint, which --mode=eval refreshes but never replaces with another step's numbers; and
+SIGINT or SIGTERM stop at the end of a step, after a checkpoint.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
-import signal
-import sys
 import time
 from typing import Optional
 
@@ -18,38 +24,49 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from absl import logging
+from jax.experimental import multihost_utils
 from tqdm import tqdm
 
 from genlab import checkpoint as checkpoint_lib
 from genlab import data as data_lib
 from genlab import files
+from genlab import log
 from genlab import methods
 from genlab import parallel
 from genlab import run_config
-from genlab import viz
+from genlab import signals
+from genlab import workdir as workdir_lib
 from genlab import writers
 from genlab.errors import UserError
 from genlab.metrics import sample_metrics as sample_metrics_lib
 
 # Purpose tags folded into the per-step key, so that draws for different purposes never
 # coincide with a training step's draws.
-_EVAL_TAG, _VIZ_TAG, _SAMPLE_TAG, _METRIC_TAG, _ANALYSIS_TAG = ((1 << 28) + i for i in range(5))
+_EVAL_TAG, _VIZ_TAG, SAMPLE_TAG, _METRIC_TAG, _ANALYSIS_TAG = ((1 << 28) + i for i in range(5))
+
+
+RESULTS_FILE = 'results.json'
+EVALS_DIR = 'evals'  # --mode=eval records of other steps or configs: evals/step_<N>/
+# Fields of results.json that only training knows; --mode=eval keeps them.
+_TRAINING_FIELDS = ('train_seconds', 'steps_per_sec', 'num_train_steps')
 
 
 class TrainingDiverged(UserError):
-  """A logged metric became NaN or Inf."""
+  """A logged metric became NaN or Inf (and the divergence policy could not recover)."""
 
 
 class _Run:
   """Everything the three modes share: the method, the mesh and the compiled functions."""
 
-  def __init__(self, config: ml_collections.ConfigDict, workdir: str):
+  def __init__(self, config: ml_collections.ConfigDict, workdir: Optional[str]):
+    """Checks everything about `config` that can be checked without training; writes nothing
+    in `workdir` (it may prepare a data set in the TFDS data dir)."""
     self.config = config
     self.workdir = workdir
+    module = methods.check_config(config)
     self.data_info = data_lib.get_info(config)
     data_lib.check_vocabulary(self.data_info, workdir)
-    self.method = methods.get(config.method).make(config, self.data_info)
+    self.method = module.make(config, self.data_info)
     self.mesh = parallel.make_mesh()
     self.replicated = parallel.replicated(self.mesh)
     self.sharded = parallel.data_sharded(self.mesh)
@@ -140,6 +157,22 @@ class _Run:
     key = jax.random.fold_in(self.base_key, _VIZ_TAG)
     return self.method.visualize(state, key, batch)
 
+  @functools.cached_property
+  def poison(self):
+    """debug.nan_at_step: every floating parameter and metric -> NaN (a drill's divergence)."""
+    def nan(x):
+      return x * jnp.nan if jnp.issubdtype(x.dtype, jnp.floating) else x
+    return jax.jit(lambda state, metrics: (jax.tree.map(nan, state), jax.tree.map(nan, metrics)),
+                   donate_argnums=0)
+
+  def open_splits(self) -> None:
+    """Reads the eval and test splits once now, so that a damaged file stops the run before it
+    writes anything rather than at its first evaluation (the decoded splits are cached)."""
+    for split in {self.config.data.eval_split, self.config.data.test_split}:
+      next(iter(data_lib.eval_batches(self.config, split, self.eval_batch_size,
+                                      process_index=jax.process_index(),
+                                      process_count=jax.process_count())), None)
+
   def analysis(self, state, step: int, writer: writers.Writer) -> dict[str, float]:
     """The method's host-side analysis of the whole splits; pictures -> analysis/<name>.png."""
     if self.method.analyze is None:
@@ -151,6 +184,7 @@ class _Run:
     return {k: float(v) for k, v in metrics.items()}
 
   def test_results(self, state, step: int, extra: dict, writer: writers.Writer) -> dict:
+    """The final evaluation on the test split, as results.json holds it (not written here)."""
     metrics = self.evaluate(state, self.config.data.test_split, self.test_step)
     metrics.update(self.sample_quality(state, 'test'))
     metrics.update(self.analysis(state, step, writer))
@@ -158,7 +192,7 @@ class _Run:
       extra = dict(extra, reference={'real_vs_real': self.sample_metrics.reference(),
                                      'note': 'the test metrics with real training images in '
                                              'place of samples'})
-    results = {
+    return {
         'method': self.config.method,
         'dataset': self.config.dataset,
         'split': self.config.data.test_split,
@@ -170,242 +204,326 @@ class _Run:
         'process_count': jax.process_count(),
         **extra,
     }
+
+
+# -- the workdir's lock, for one process or many ------------------------------------------------
+@contextlib.contextmanager
+def _locked(workdir: str, mode: str):
+  """workdir.lock, taken by process 0 for every process of the run (all refuse together)."""
+  with contextlib.ExitStack() as stack:
+    error = None
     if jax.process_index() == 0:
-      files.write_json(os.path.join(self.workdir, 'results.json'), results)
-    return results
+      try:
+        stack.enter_context(workdir_lib.lock(workdir, mode))
+      except UserError as e:
+        error = str(e)
+    if jax.process_count() > 1:
+      held = multihost_utils.broadcast_one_to_all(np.int32(error is None))
+      if not held and error is None:
+        error = f'{workdir} is in use by another run (process 0 could not lock it).'
+    if error is not None:
+      raise UserError(error)
+    yield
 
 
-def _check_finite(step0: int, history: list[dict]) -> None:
-  for offset, metrics in enumerate(history):
+# -- divergence --------------------------------------------------------------------------------
+def _first_non_finite(history: list) -> Optional[tuple[int, int, str, float]]:
+  """(step, batch position, metric, value) of the first non-finite metric in `history`."""
+  for step, position, metrics in history:
     for name, value in metrics.items():
       if not np.isfinite(value):
-        raise TrainingDiverged(
-            f'Training diverged: metric {name!r} is {value} at step {step0 + offset + 1}. '
-            'Lower the learning rate or enable gradient clipping; checkpoints before this '
-            'step are kept.')
+        return step, position, name, float(value)
+  return None
 
 
-def _restore_or_init(run: _Run, ckpt: checkpoint_lib.Checkpointer, *, require: bool):
-  restored = ckpt.restore_latest(run.abstract_state())
-  if restored is None:
-    if require:
-      raise UserError(f'No checkpoint in {run.workdir}/checkpoints: train first with the same '
-                      '--config and --workdir.')
-    return run.init_state(), None
-  state, data_state, step = restored
-  logging.warning('Resuming from step %d in %s.', step, ckpt.directory)
-  return state, data_state
+def _diverged(bad, policy: str, rollbacks: int) -> TrainingDiverged:
+  step, _, name, value = bad
+  if policy == 'rollback':
+    tried = (f' again after {rollbacks} rollback{"s" * (rollbacks != 1)} (the most '
+             'config.divergence.max_rollbacks allows)')
+    other = ''
+  else:
+    tried, other = '', ', or --config.divergence.policy=rollback to skip the batch and go on'
+  return TrainingDiverged(
+      f'Training diverged: metric {name!r} is {value} at step {step}{tried}. Lower the learning '
+      f'rate or enable gradient clipping{other}; the checkpoints before this step are kept.')
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Optional[dict]:
+# -- training ----------------------------------------------------------------------------------
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains (resuming from `workdir` when it has checkpoints), then evaluates on test.
 
-  Returns the results dict, or None when stopped early by SIGTERM (after a checkpoint).
+  Returns the results dict (results.json). A workdir whose final checkpoint already has its
+  results.json is not evaluated again. Raises signals.Interrupted after saving a checkpoint
+  when SIGINT or SIGTERM stops the run, UserError for anything the user can fix (before
+  anything is written, wherever it can be checked before).
   """
+  workdir_lib.check_writable(workdir)
   run = _Run(config, workdir)
-  run_config.check_and_save(config, workdir, run.method, make_method=_make_method)
-  if jax.process_index() == 0:
-    data_lib.save_vocabulary(run.data_info, workdir)
+  diffs = run_config.check_compatible(config, workdir, run.method, make_method=_make_method)
+  train_iter = data_lib.train_iterator(
+      config, process_index=jax.process_index(), process_count=jax.process_count())
+  run.open_splits()
   if run.sample_metrics is not None:
     run.sample_metrics.prepare()  # a missing classifier is trained (or fails) before training
-  ckpt = checkpoint_lib.Checkpointer(workdir, max_to_keep=config.max_checkpoints_to_keep)
-  writer = writers.Writer(workdir)
-  try:
-    return _train_loop(run, ckpt, writer)
-  finally:
-    ckpt.wait()
-    ckpt.close()
-    writer.close()
+  with _locked(workdir, 'train'):
+    ckpt = checkpoint_lib.Checkpointer(workdir, max_to_keep=config.max_checkpoints_to_keep)
+    try:
+      return _Training(run, ckpt, train_iter, diffs).execute()
+    finally:
+      ckpt.wait()
+      ckpt.close()
 
 
 def train_or_skip(config: ml_collections.ConfigDict, workdir: str
                   ) -> tuple[Optional[dict], Optional[str]]:
   """For scripts that run many configs: (results, None), or (None, why) when the config's
-  data set is not available here or SIGTERM stopped the run (re-running resumes it)."""
+  data set is not available here."""
   try:
     data_lib.get_info(config)
   except UserError as e:
     return None, str(e)
-  results = train_and_evaluate(config, workdir)
-  if results is None:
-    return None, 'stopped by SIGTERM; re-run to resume'
-  return results, None
+  return train_and_evaluate(config, workdir), None
 
 
 def _make_method(config):
   return methods.get(config.method).make(config, data_lib.get_info(config))
 
 
-def _train_loop(run: _Run, ckpt, writer) -> Optional[dict]:
-  config = run.config
-  state, data_state = _restore_or_init(run, ckpt, require=False)
-  train_iter = data_lib.train_iterator(
-      config, process_index=jax.process_index(), process_count=jax.process_count())
-  train_seconds = 0.0
-  if data_state is not None:
-    train_iter.set_state(data_state['iterator'])
-    train_seconds = data_state['train_seconds']
-  step = int(parallel.to_host(state.step))
-  total = config.num_train_steps
-  writer.forget_after(step)
+class _Training:
+  """One call of train_and_evaluate: the state, the data position and the loop over steps."""
 
-  stop = {'sigterm': False}
-  previous_handler = signal.signal(signal.SIGTERM, lambda *_: stop.update(sigterm=True))
+  def __init__(self, run: _Run, ckpt, train_iter, diffs: dict):
+    self.run, self.ckpt, self.train_iter, self.diffs = run, ckpt, train_iter, diffs
+    self.config = config = run.config
+    self.total = config.num_train_steps
+    self.policy = config.divergence.policy
+    self.poison_at = config.debug.nan_at_step - 1 if config.debug.nan_at_step else None
+    self.rollbacks = 0
+    self.committed = False  # config.json (and vocab.json) written, with the first checkpoint
+    self.writer = None
 
-  def save(step, force=False):
-    ckpt.save(step, state, {'iterator': train_iter.get_state(),
-                            'train_seconds': train_seconds}, force=force)
+  # -- state ---------------------------------------------------------------------------------
+  def restore(self) -> None:
+    """The latest good checkpoint (steps that fail are set aside), else the initial state."""
+    restored = self.ckpt.restore_latest(self.run.abstract_state())
+    if restored is None:
+      self.state, data_state, self.step = self.run.init_state(), {}, 0
+    else:
+      self.state, data_state, self.step = restored
+    self.train_iter.set_state(data_state.get('iterator', {'step': 0}))
+    self.train_seconds = data_state.get('train_seconds', 0.0)
+    self.skipped = set(data_state.get('skipped_batches', ()))
 
-  progress = tqdm(total=total, initial=step, desc='train', unit='step', dynamic_ncols=True,
-                  disable=jax.process_index() != 0, mininterval=1.0)
-  history, logged_at, logged_time = [], step, time.time()
-  try:
-    while step < total:
-      t0 = time.time()
-      batch = parallel.to_global(next(train_iter), run.mesh)
-      state, metrics = run.train_step(state, batch)
-      history.append(metrics)
-      step += 1
-      progress.update(1)
+  def save(self, force: bool = False) -> None:
+    if not self.committed:
+      run_config.save(self.config, self.run.workdir, self.diffs)
+      if jax.process_index() == 0:
+        data_lib.save_vocabulary(self.run.data_info, self.run.workdir)
+      self.committed = True
+    position = self.train_iter.get_state()['step']
+    self.ckpt.save(self.step, self.state, {
+        'iterator': self.train_iter.get_state(), 'train_seconds': self.train_seconds,
+        'skipped_batches': sorted(p for p in self.skipped if p >= position)}, force=force)
 
-      if step % config.log_every_steps == 0 or step == total:
-        history = parallel.to_host(history)
-        _check_finite(step - len(history), history)
-        means = {k: float(np.mean([h[k] for h in history])) for k in history[0]}
-        now = time.time()
-        means['steps_per_sec'] = (step - logged_at) / max(now - logged_time, 1e-9)
-        writer.scalars(step, 'train', means)
-        progress.set_postfix(loss=f"{means['loss']:.3f}")
-        history, logged_at, logged_time = [], step, now
-      train_seconds += time.time() - t0
+  def next_batch(self) -> tuple[int, dict]:
+    """(position in the data stream, this process's batch), past the batches skipped after a
+    divergence."""
+    position = self.train_iter.get_state()['step']
+    while position in self.skipped:
+      position += 1
+    self.train_iter.set_state({'step': position})
+    return position, next(self.train_iter)
 
-      if step % config.eval_every_steps == 0 or step == total:
-        metrics = run.evaluate(state, config.data.eval_split, run.eval_step)
-        metrics.update(run.sample_quality(state, 'eval'))
-        writer.scalars(step, 'eval', metrics)
-        writer.visuals(step, run.visuals(state))
-        writer.flush()
-      if step % config.checkpoint_every_steps == 0 or step == total:
-        save(step)
-      if stop['sigterm']:
-        logging.warning('SIGTERM: saving step %d and stopping.', step)
-        save(step, force=True)
-        return None
-  finally:
-    progress.close()
-    signal.signal(signal.SIGTERM, previous_handler)
+  # -- the run -------------------------------------------------------------------------------
+  def execute(self) -> dict:
+    self.restore()
+    workdir = self.run.workdir
+    if self.step > self.total:
+      raise UserError(f'{workdir} holds a checkpoint at step {self.step}, beyond '
+                      f'config.num_train_steps={self.total}: give --config.num_train_steps >= '
+                      f'{self.step} to continue it, or a new --workdir.')
+    if self.step:
+      log.info(f'resuming from step {self.step} of {self.total} in {self.ckpt.directory}.')
+    if self.step == self.total:
+      existing = files.read_json(os.path.join(workdir, RESULTS_FILE))
+      if existing is not None and existing.get('step') == self.step:
+        log.info(f'nothing to train: step {self.step} is final and {RESULTS_FILE} describes it '
+                 '(--mode=eval evaluates it again).')
+        return existing
+    self.writer = writers.Writer(workdir)
+    try:
+      self.writer.forget_after(self.step)
+      self.loop()
+      return self.final_results()
+    finally:
+      self.writer.close()
 
-  ckpt.wait()
-  return run.test_results(state, step, {
-      'train_seconds': train_seconds,
-      'steps_per_sec': step / max(train_seconds, 1e-9),
-      'num_train_steps': total,
-  }, writer=writer)
+  def final_results(self) -> dict:
+    self.ckpt.wait()
+    try:
+      results = self.run.test_results(self.state, self.step, {
+          'train_seconds': self.train_seconds,
+          'steps_per_sec': self.step / max(self.train_seconds, 1e-9),
+          'num_train_steps': self.total,
+      }, writer=self.writer)
+    except signals.Interrupted as e:
+      raise signals.Interrupted(e.signum, f'during the final evaluation; the final checkpoint '
+                                f'(step {self.step}) is saved: re-run the same command to '
+                                'evaluate it') from None
+    if jax.process_index() == 0:
+      files.write_json(os.path.join(self.run.workdir, RESULTS_FILE), results)
+    return results
+
+  def should_stop(self, sync: bool) -> Optional[int]:
+    """The signal all processes agree to stop for: each process checks its own every step,
+    a multi-process run agrees at the steps where it syncs anyway (logging, eval, save)."""
+    mine = signals.pending()
+    if jax.process_count() == 1:
+      return mine
+    if not sync:
+      return None
+    signums = multihost_utils.process_allgather(np.int32(mine or 0))
+    return int(np.max(signums)) or None
+
+  def loop(self) -> None:
+    config, run, writer = self.config, self.run, self.writer
+    log_every, eval_every = config.log_every_steps, config.eval_every_steps
+    ckpt_every = config.checkpoint_every_steps
+    progress = tqdm(total=self.total, initial=self.step, desc='train', unit='step',
+                    dynamic_ncols=True, disable=jax.process_index() != 0, mininterval=1.0)
+    history, logged_at, logged_time = [], self.step, time.time()
+    note = '' if jax.process_count() == 1 else ' at the next step all processes sync'
+    try:
+      with signals.deferred(note):
+        while self.step < self.total:
+          t0 = time.time()
+          position, batch = self.next_batch()
+          self.state, metrics = run.train_step(self.state, parallel.to_global(batch, run.mesh))
+          if position == self.poison_at:
+            self.state, metrics = run.poison(self.state, metrics)
+          self.step += 1
+          step = self.step
+          history.append((step, position, metrics))
+          progress.update(1)
+          logging = step % log_every == 0 or step == self.total
+          saving = step % ckpt_every == 0 or step == self.total
+          evaluating = step % eval_every == 0 or step == self.total
+          stop = self.should_stop(logging or saving or evaluating)
+          if logging or saving or evaluating or stop:
+            # No evaluation or checkpoint of parameters that have diverged.
+            history = [(s, p, parallel.to_host(m)) for s, p, m in history]
+            bad = _first_non_finite(history)
+            if bad is not None:
+              self.recover(bad)
+              progress.reset(total=self.total)
+              progress.update(self.step)
+              history, logged_at, logged_time = [], self.step, time.time()
+              continue
+          if logging:
+            means = {k: float(np.mean([m[k] for _, _, m in history])) for k in history[0][2]}
+            now = time.time()
+            means['steps_per_sec'] = (step - logged_at) / max(now - logged_time, 1e-9)
+            writer.scalars(step, 'train', means)
+            progress.set_postfix(loss=f"{means['loss']:.3f}")
+            history, logged_at, logged_time = [], step, now
+          self.train_seconds += time.time() - t0
+          if evaluating:
+            metrics = run.evaluate(self.state, config.data.eval_split, run.eval_step)
+            metrics.update(run.sample_quality(self.state, 'eval'))
+            writer.scalars(step, 'eval', metrics)
+            writer.visuals(step, run.visuals(self.state))
+            writer.flush()
+          if saving or stop:
+            self.save(force=bool(stop))
+          if stop:
+            self.ckpt.wait()
+            signals.clear()
+            raise signals.Interrupted(stop, f'at step {step}, after saving its checkpoint: '
+                                      're-run the same command to resume')
+    finally:
+      progress.close()
+
+  def recover(self, bad) -> None:
+    """The divergence policy: stop, or roll back to the last good checkpoint (or the initial
+    state) and skip the batch that diverged, at most divergence.max_rollbacks times."""
+    limit = self.config.divergence.max_rollbacks
+    if self.policy != 'rollback' or self.rollbacks >= limit:
+      raise _diverged(bad, self.policy, self.rollbacks)
+    self.rollbacks += 1
+    step, position, name, value = bad
+    self.ckpt.wait()
+    self.restore()
+    self.skipped.add(position)
+    self.writer.forget_after(self.step)
+    log.warning(f'metric {name!r} is {value} at step {step}: rolled back to step {self.step} '
+                f'and skipping batch {position} of the data stream (rollback {self.rollbacks} '
+                f'of at most {limit}).')
+    self.writer.scalars(step, 'divergence', {'rolled_back_to': self.step,
+                                             'skipped_batch': position})
 
 
+# -- evaluation and restoring ------------------------------------------------------------------
 def restore(config: ml_collections.ConfigDict, workdir: str):
-  """(run, state, data_state) of the latest good checkpoint in `workdir`; UserError if none."""
+  """(run, state, data_state) of the latest good checkpoint in `workdir`, read-only (unusable
+  steps are skipped, not moved, so a run training there is not disturbed); UserError if none."""
   run = _Run(config, workdir)
   run_config.check_compatible(config, workdir, run.method, make_method=_make_method)
-  ckpt = checkpoint_lib.Checkpointer(workdir, max_to_keep=config.max_checkpoints_to_keep)
+  return (run, *_read_latest(run))
+
+
+def _read_latest(run: _Run):
+  ckpt = checkpoint_lib.Checkpointer(run.workdir, read_only=True)
   try:
-    state, data_state = _restore_or_init(run, ckpt, require=True)
+    restored = ckpt.restore_latest(run.abstract_state())
   finally:
     ckpt.close()
-  return run, state, data_state
+  if restored is None:
+    raise UserError(f'No checkpoint in {run.workdir}/checkpoints: train first with the same '
+                    '--config and --workdir.')
+  state, data_state, _ = restored
+  return state, data_state
 
 
 def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Evaluates the latest checkpoint on the test split and writes results.json."""
-  run, state, data_state = restore(config, workdir)
-  step = int(parallel.to_host(state.step))
-  writer = writers.Writer(workdir)
-  try:
-    return run.test_results(state, step, {'train_seconds': data_state['train_seconds']},
-                            writer)
-  finally:
-    writer.close()
+  """Evaluates the latest good checkpoint on the test split.
 
-
-def sample(config: ml_collections.ConfigDict, workdir: str, num_samples: int,
-           output: str, chunk: int = 1000, text_options: Optional[dict] = None) -> str:
-  """Writes `num_samples` samples of the latest checkpoint to `output` (.npz, key 'samples').
-
-  The same checkpoint and config.seed give the same file. `text_options` (prompt,
-  temperature, length, top_k, top_p; None = the config's) are for language models only.
+  results.json is refreshed (keeping what only training knows: train_seconds, steps/s) when
+  the checkpoint is the final one it describes, under the config that trained it. Any other
+  evaluation (an older step because the latest is unusable, an unfinished run, a changed
+  config) goes to evals/step_<N>/results.json, and results.json is left as it is.
   """
-  if num_samples <= 0:
-    raise UserError(f'--num_samples={num_samples}: give a positive number of samples.')
-  text_options = {k: v for k, v in (text_options or {}).items() if v is not None}
-  run, state, _ = restore(config, workdir)
-  if run.method.generate_text is not None:
-    return _write_texts(run, state, num_samples, output, text_options)
-  if text_options:
-    raise UserError(f'--{"/--".join(sorted(text_options))} apply to language models only; '
-                    f'{config.method!r} takes --num_samples and --output.')
-  if run.method.sample is None and run.method.reconstruct is not None:
-    return _write_reconstructions(run, state, num_samples, output)
-  samples = run.draw(state, jax.random.fold_in(run.base_key, _SAMPLE_TAG), num_samples, chunk)
-  if jax.process_index() == 0:
-    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    np.savez_compressed(output, samples=samples, step=int(parallel.to_host(state.step)),
-                        seed=config.seed)
-  return output
-
-
-def _write_texts(run: _Run, state, num: int, output: str, options: dict) -> str:
-  """--mode=sample of a language model: `num` texts -> `output` (.npz, 'samples' a list of
-  strings, with the sampling settings) and the same texts as a .txt file beside it."""
-  options.setdefault('temperature', 1.0)
-  key = jax.random.fold_in(run.base_key, _SAMPLE_TAG)
-  texts = run.method.generate_text(state, key, num, **options)
-  if jax.process_index() == 0:
-    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    np.savez_compressed(output, samples=np.array(texts), step=int(parallel.to_host(state.step)),
-                        seed=run.config.seed, **{k: np.array(v) for k, v in options.items()})
-    with open(os.path.splitext(output)[0] + '.txt', 'w') as f:
-      for i, text in enumerate(texts):
-        f.write(f'=== sample {i} ({", ".join(f"{k}={v!r}" for k, v in options.items())})\n'
-                f'{text}\n\n')
-  return output
-
-
-def _write_reconstructions(run: _Run, state, num_images: int, output: str) -> str:
-  """--mode=sample of a method that reconstructs but does not generate (an autoencoder).
-
-  Writes the outputs for the first `num_images` test images to `output` under 'samples'
-  (with 'inputs', 'clean' and 'labels'), and a PNG of rows input | output | clean beside it.
-  """
-  config = run.config
-  print(f'genlab: {config.method!r} does not generate samples: writing its reconstructions '
-        f'of the first {num_images} {config.data.test_split!r} images instead (for a '
-        'denoising autoencoder, the denoised noisy inputs).', file=sys.stderr)
-  def reconstruct(state, batch, key):  # the batch comes back whole: rows of every process
-    return dict(run.method.reconstruct(state, batch, key), clean=batch['image'],
-                label=batch['label'], mask=batch['mask'])
-  step_fn = jax.jit(reconstruct, in_shardings=(run.replicated, run.sharded, None),
-                    out_shardings=run.replicated)
-  parts, seen = [], 0
-  for index, batch in enumerate(data_lib.eval_batches(
-      config, config.data.test_split, run.eval_batch_size, process_index=jax.process_index(),
-      process_count=jax.process_count())):
-    key = jax.random.fold_in(jax.random.fold_in(run.base_key, _SAMPLE_TAG), index)
-    out = parallel.to_host(step_fn(state, parallel.to_global(batch, run.mesh), key))
-    real = out['mask'] > 0
-    parts.append({'inputs': out['input'][real], 'samples': out['output'][real],
-                  'clean': out['clean'][real], 'labels': out['label'][real]})
-    seen += int(real.sum())
-    if seen >= num_images:
-      break
-  arrays = {k: np.concatenate([p[k] for p in parts])[:num_images] for k in parts[0]}
-  if seen < num_images:
-    print(f'genlab: the test split has {seen} images; wrote all of them.', file=sys.stderr)
-  if jax.process_index() == 0:
-    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    np.savez_compressed(output, kind='reconstructions', step=int(parallel.to_host(state.step)),
-                        seed=config.seed, **{k: v.astype(np.float32) if k != 'labels' else v
-                                             for k, v in arrays.items()})
-    triplets = np.stack([arrays['inputs'], arrays['samples'], arrays['clean']], axis=1)[:32]
-    viz.save_png(os.path.splitext(output)[0] + '.png',  # 4 (input, output, clean) per row
-                 viz.image_grid(triplets.reshape(-1, *triplets.shape[2:]), ncols=12))
-  return output
+  workdir_lib.check_writable(workdir)
+  run = _Run(config, workdir)
+  diffs = run_config.check_compatible(config, workdir, run.method, make_method=_make_method)
+  with _locked(workdir, 'eval'):
+    state, data_state = _read_latest(run)
+    step = int(parallel.to_host(state.step))
+    record = files.read_json(os.path.join(workdir, RESULTS_FILE))
+    why = None
+    if record is not None and record.get('step') != step:
+      why = (f'the latest usable checkpoint is step {step}, but {RESULTS_FILE} describes step '
+             f'{record.get("step")}')
+    elif diffs:
+      why = 'the config differs from config.json (' + ', '.join(diffs) + ')'
+    elif step != config.num_train_steps:
+      why = f'step {step} is not the final step {config.num_train_steps} (the run has not ended)'
+    folder = workdir if why is None else os.path.join(workdir, EVALS_DIR, f'step_{step:07d}')
+    writer = writers.Writer(folder)
+    try:
+      results = run.test_results(state, step, {'train_seconds': data_state['train_seconds']},
+                                 writer)
+    finally:
+      writer.close()
+    if why is None:
+      results.update({k: record[k] for k in _TRAINING_FIELDS if record and k in record})
+    else:
+      results['config_differences'] = {k: list(v) for k, v in diffs.items()}
+    path = os.path.join(folder, RESULTS_FILE)
+    if jax.process_index() == 0:
+      files.write_json(path, results)
+    if why is None:
+      log.info(f'wrote {path}.')
+    else:
+      log.warning(f'{why}: wrote {path}; {RESULTS_FILE} is unchanged.')
+    return results

@@ -9,6 +9,7 @@ import ml_collections
 import numpy as np
 import pytest
 
+from genlab import sampling
 from genlab import train
 from genlab.errors import UserError
 from genlab.methods import classifier
@@ -210,5 +211,5 @@ def test_smoke_training_on_mnist5k_learns(smoke_run):
 def test_sample_mode_is_a_clear_error(smoke_run, tmp_path):
   config, workdir, _ = smoke_run
   with pytest.raises(UserError, match='does not generate samples'):
-    train.sample(config, workdir, 4, str(tmp_path / 'samples.npz'))
+    sampling.sample(config, workdir, 4, str(tmp_path / 'samples.npz'))
   assert not os.path.exists(tmp_path / 'samples.npz')

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_cli
+from genlab import sampling
 from genlab import train
 
 SMOKE = os.path.join(ROOT, 'configs', 'vae_mnist.py') + ':smoke'
@@ -88,14 +89,14 @@ def test_eval_mode_matches_training_results(trained):
 
 def test_sample_mode_is_reproducible(trained, tmp_path):
   workdir, _ = trained
-  a = train.sample(smoke_config(), workdir, 2500, str(tmp_path / 'a.npz'))
-  b = train.sample(smoke_config(), workdir, 2500, str(tmp_path / 'b.npz'))
+  a = sampling.sample(smoke_config(), workdir, 2500, str(tmp_path / 'a.npz'))
+  b = sampling.sample(smoke_config(), workdir, 2500, str(tmp_path / 'b.npz'))
   sa, sb = np.load(a)['samples'], np.load(b)['samples']
   assert sa.shape == (2500, 28, 28, 1) and sa.dtype == np.float32
   assert 0.0 <= sa.min() and sa.max() <= 1.0
   np.testing.assert_array_equal(sa, sb)
   assert not np.array_equal(sa[:1000], sa[1000:2000])  # chunks use different keys
-  other = train.sample(smoke_config(seed=1), workdir, 10, str(tmp_path / 'c.npz'))
+  other = sampling.sample(smoke_config(seed=1), workdir, 10, str(tmp_path / 'c.npz'))
   assert not np.array_equal(np.load(other)['samples'], sa[:10])
 
 
@@ -122,13 +123,22 @@ def test_corrupt_latest_checkpoint_falls_back(trained, tmp_path):
   workdir = str(tmp_path / 'w')
   shutil.copytree(trained[0], workdir)
   _corrupt(os.path.join(workdir, 'checkpoints', '20'))
+  record = open(os.path.join(workdir, 'results.json')).read()
+  # --mode=eval evaluates step 10 but leaves results.json (step 20) and the checkpoints as
+  # they are: its numbers go to evals/, and it never moves a step a training run may use.
   results = train.evaluate(smoke_config(), workdir)
   assert results['step'] == 10
+  assert open(os.path.join(workdir, 'results.json')).read() == record
+  assert json.load(open(os.path.join(workdir, 'evals', 'step_0000010', 'results.json'))
+                   )['metrics'] == results['metrics']
+  assert not os.path.exists(os.path.join(workdir, 'checkpoints_corrupt'))
+  # Training sets step 20 aside and re-creates it, identical to the original.
+  train.train_and_evaluate(smoke_config(), workdir)
   aside = os.listdir(os.path.join(workdir, 'checkpoints_corrupt'))
   assert len(aside) == 1 and aside[0].startswith('20-')
-  # Training again re-creates step 20, identical to the original.
-  train.train_and_evaluate(smoke_config(), workdir)
   assert_trees_equal(params_of(workdir), params_of(trained[0]))
+  assert json.load(open(os.path.join(workdir, 'results.json')))['metrics'] == json.loads(
+      record)['metrics']
 
 
 def test_half_written_checkpoint_is_skipped(trained, tmp_path):
@@ -242,16 +252,23 @@ def test_kill_9_then_rerun_is_bit_identical(data_dir, tmp_path):
   assert strip(train_rows(workdir)) == strip(train_rows(reference))
 
 
-def test_sigterm_saves_and_exits_0(data_dir, tmp_path):
+@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT])
+def test_signal_saves_and_exits_128_plus_signum(signum, data_dir, tmp_path):
+  """Ctrl-C is SIGTERM's twin: a checkpoint at the end of the step, one line, no traceback."""
   workdir = str(tmp_path / 'term')
   proc = _start(workdir)
   _wait_for_checkpoint(workdir, proc)
-  proc.send_signal(signal.SIGTERM)
+  proc.send_signal(signum)
   _, err = proc.communicate(timeout=120)
-  assert proc.returncode == 0, err[-3000:]
-  assert 'SIGTERM' in err
+  assert proc.returncode == 128 + signum, err[-3000:]
+  assert 'Traceback' not in err
+  name = signal.Signals(signum).name
+  stopped = [l for l in err.splitlines() if l.startswith(f'genlab: stopped by {name} at step')]
+  assert len(stopped) == 1, err[-3000:]
   steps = [int(s) for s in os.listdir(os.path.join(workdir, 'checkpoints')) if s.isdigit()]
   assert 0 < max(steps) < LONG['num_train_steps']
+  assert f'at step {max(steps)},' in stopped[0]  # the step it stopped at is the one it saved
   assert not os.path.exists(os.path.join(workdir, 'results.json'))
-  # The SIGTERM checkpoint is complete: resuming from it finishes the run.
+  assert not os.path.exists(os.path.join(workdir, 'run.lock'))
+  # The checkpoint is complete: resuming from it finishes the run.
   assert train.restore(smoke_config(**LONG), workdir)[1].step == max(steps)

@@ -26,12 +26,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from absl import app, flags, logging  # pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 from PIL import Image  # pylint: disable=wrong-import-position
 
 # pylint: disable-next=wrong-import-position
 from configs import ae_anomaly_mnist, ae_mnist, ae_mnist_conv, dae_mnist, sae_mnist, vae_mnist
-from genlab import train  # pylint: disable=wrong-import-position
+from genlab import cli, train  # pylint: disable=wrong-import-position
 
 _SMOKE = flags.DEFINE_bool('smoke', False, 'Tiny configs: checks the plumbing in a minute.')
 _ROOT = flags.DEFINE_string('workdir_root', 'runs/autoencoders_vs_classical', 'Where runs go.')
@@ -52,7 +52,7 @@ def run(name: str, config) -> dict:
   """Trains (or resumes) one config into <root>/<name>; results.json's metrics + minutes."""
   workdir = os.path.join(_ROOT.value, name)
   results, skipped = train.train_or_skip(config, workdir)
-  if skipped:  # every run here is on mnist5k, so only SIGTERM gets here
+  if skipped:  # every run here is on mnist5k, which is always available
     raise SystemExit(f'{name}: {skipped}')
   return dict(results['metrics'], minutes=results['train_seconds'] / 60, workdir=workdir)
 
@@ -144,5 +144,4 @@ def main(_):
 
 
 if __name__ == '__main__':
-  logging.set_verbosity(logging.WARNING)
-  app.run(main)
+  cli.run_main(main)  # genlab's error contract: one line for a mistake, or for Ctrl-C

@@ -15,11 +15,11 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
-from absl import app, flags, logging  # pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from configs import vae_mnist, vae_mnist_full  # pylint: disable=wrong-import-position
 from genlab import data as data_lib  # pylint: disable=wrong-import-position
-from genlab import train  # pylint: disable=wrong-import-position
+from genlab import cli, train  # pylint: disable=wrong-import-position
 from genlab.metrics import likelihood  # pylint: disable=wrong-import-position
 
 PAPER_NLL = 86.76  # Burda et al. 2016, Table 1: VAE, 1 stochastic layer, k=1, MNIST test.
@@ -68,5 +68,4 @@ def main(_):
 
 
 if __name__ == '__main__':
-  logging.set_verbosity(logging.WARNING)
-  app.run(main)
+  cli.run_main(main)  # genlab's error contract: one line for a mistake, or for Ctrl-C

@@ -22,11 +22,12 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
-from absl import app, flags, logging  # pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 # pylint: disable-next=wrong-import-position
 from configs import lstm_char_shakespeare, lstm_char_shakespeare_large
-from genlab import config_defaults, train  # pylint: disable=wrong-import-position
+from genlab import cli, config_defaults, train  # pylint: disable=wrong-import-position
+from genlab.errors import UserError  # pylint: disable=wrong-import-position
 
 TEMPERATURES = (0.2, 0.5, 1.0, 1.2)
 NANOGPT_TINY_SHAKESPEARE_NATS = 1.47  # best validation loss of nanoGPT's character model
@@ -129,11 +130,10 @@ def print_samples(row, length: int):
 
 
 def main(_argv):
-  logging.set_verbosity(logging.WARNING)
   rows = [measure(name, os.path.join(_ROOT.value, workdir), config)
           for name, workdir, config in configs()]
   if 'skipped' in rows[0]:
-    sys.exit(f'genlab: error: the default model could not run: {rows[0]["skipped"]}')
+    raise UserError(f'the default model could not run: {rows[0]["skipped"]}')
   print_table(rows)
   print_samples(rows[0], _SAMPLE_LENGTH.value)
   summary = [{k: v for k, v in r.items() if k not in ('run', 'state')} for r in rows]
@@ -142,4 +142,4 @@ def main(_argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run_main(main)  # genlab's error contract: one line for a mistake, or for Ctrl-C

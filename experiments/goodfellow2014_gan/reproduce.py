@@ -19,10 +19,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from absl import app, flags, logging  # pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from configs import dcgan_mnist, gan_mnist, vae_mnist  # pylint: disable=wrong-import-position
-from genlab import train  # pylint: disable=wrong-import-position
+from genlab import cli, train  # pylint: disable=wrong-import-position
 
 # Goodfellow et al. 2014, Table 1 (MNIST, mean log-likelihood of the test set, +- std. error).
 PAPER = (('DBN', 138, 2.0), ('Stacked CAE', 121, 1.6), ('Deep GSN', 214, 1.1),
@@ -102,5 +102,4 @@ def main(_):
 
 
 if __name__ == '__main__':
-  logging.set_verbosity(logging.WARNING)
-  app.run(main)
+  cli.run_main(main)  # genlab's error contract: one line for a mistake, or for Ctrl-C

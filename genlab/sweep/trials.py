@@ -57,6 +57,10 @@ def forget(workdir: str) -> None:
     os.remove(path)
 
 
+# Exit codes of a genlab run stopped by SIGINT / SIGTERM (after saving; genlab/signals.py).
+STOPPED_BY_SIGNAL = (128 + signal.SIGINT, 128 + signal.SIGTERM)
+
+
 def record_exit(workdir: str, returncode: int, seconds: float, *,
                 ended_by: Optional[str] = None) -> dict:
   """Writes how a trial's process ended and returns its status. `ended_by`: 'sweep' when the
@@ -67,10 +71,10 @@ def record_exit(workdir: str, returncode: int, seconds: float, *,
   elif ended_by == 'scheduler':
     rows = eval_rows(workdir)
     out = {'status': 'stopped', 'step': rows[-1]['step'] if rows else 0}
-  elif returncode != 0 and ended_by != 'sweep':
+  elif returncode not in (0, *STOPPED_BY_SIGNAL) and ended_by != 'sweep':
     out = {'status': 'failed', 'returncode': returncode,
            'error': error_line(os.path.join(workdir, LOG_FILE))}
-  else:  # SIGTERM: genlab saved a checkpoint (or had not started training)
+  else:  # SIGINT or SIGTERM: genlab saved a checkpoint (or had not started training)
     out = {'status': 'interrupted'}
   out['seconds'] = round(seconds, 1)
   if out['status'] != 'interrupted':  # (an interrupted trial keeps any earlier record)
