@@ -150,9 +150,11 @@ def test_half_written_checkpoint_is_skipped(trained, tmp_path):
 
 
 def _snapshot(workdir):
+  """Every file under `workdir` (hidden ones too), by relative path: its bytes."""
   out = {}
-  for path in sorted(glob.glob(os.path.join(workdir, '**', '*'), recursive=True)):
-    if os.path.isfile(path):
+  for folder, _, names in os.walk(workdir):
+    for name in names:
+      path = os.path.join(folder, name)
       out[os.path.relpath(path, workdir)] = open(path, 'rb').read()
   return out
 
@@ -163,6 +165,58 @@ def test_nan_stops_with_step_and_metric(data_dir, tmp_path):
     train.train_and_evaluate(config, str(tmp_path / 'nan'))
 
 
+def _steps(workdir):
+  return sorted(int(s) for s in os.listdir(os.path.join(workdir, 'checkpoints')) if s.isdigit())
+
+
+def test_injected_nan_is_detected_at_its_step_and_never_saved(data_dir, tmp_path):
+  workdir = str(tmp_path / 'nan')
+  config = smoke_config(**{'debug.nan_at_step': 13, 'log_every_steps': 5})
+  with pytest.raises(train.TrainingDiverged, match='is nan at step 13.*policy=rollback'):
+    train.train_and_evaluate(config, workdir)
+  assert _steps(workdir) == [10]  # step 15's log found it: nothing was saved after step 12
+  assert not os.path.exists(os.path.join(workdir, 'results.json'))
+  saved = json.load(open(os.path.join(workdir, 'config.json')))
+  assert saved['debug']['nan_at_step'] == 13  # the config of the checkpoint that is there
+
+
+def test_rollback_skips_the_batch_and_finishes(trained, tmp_path):
+  workdir = str(tmp_path / 'rollback')
+  config = smoke_config(**{'debug.nan_at_step': 13, 'divergence.policy': 'rollback'})
+  results = train.train_and_evaluate(config, workdir)
+  assert results['step'] == 20 and all(np.isfinite(v) for v in results['metrics'].values())
+  rows = [json.loads(l) for l in open(os.path.join(workdir, 'metrics.jsonl'))]
+  assert [r for r in rows if r['split'] == 'divergence'] == [
+      {'step': 13, 'split': 'divergence', 'rolled_back_to': 10, 'skipped_batch': 12}]
+  clean = [json.loads(l) for l in open(os.path.join(trained[0], 'metrics.jsonl'))]
+  strip = lambda rs: [{k: v for k, v in r.items() if k != 'steps_per_sec'} for r in rs
+                      if r['split'] == 'train']
+  assert strip(rows)[:2] == strip(clean)[:2]  # steps 5 and 10: before the fault, identical
+  assert strip(rows)[2:] != strip(clean)[2:]  # after it, one batch further along the stream
+
+
+def test_rollback_gives_up_after_max_rollbacks(data_dir, tmp_path):
+  config = smoke_config(**{'optimizer.learning_rate': 1e30, 'divergence.policy': 'rollback',
+                           'divergence.max_rollbacks': 2})
+  with pytest.raises(train.TrainingDiverged, match='again after 2 rollbacks'):
+    train.train_and_evaluate(config, str(tmp_path / 'hopeless'))
+
+
+def test_eval_keeps_training_fields_and_sends_other_configs_to_evals(trained, tmp_path):
+  import shutil  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path / 'w')
+  shutil.copytree(trained[0], workdir)
+  before = json.load(open(os.path.join(workdir, 'results.json')))
+  again = train.evaluate(smoke_config(), workdir)
+  after = json.load(open(os.path.join(workdir, 'results.json')))
+  assert after == before and again['steps_per_sec'] == before['steps_per_sec']
+  other = train.evaluate(smoke_config(**{'eval.test_num_importance_samples': 4}), workdir)
+  assert json.load(open(os.path.join(workdir, 'results.json'))) == before
+  record = json.load(open(os.path.join(workdir, 'evals', 'step_0000020', 'results.json')))
+  assert record['metrics'] == other['metrics'] != before['metrics']
+  assert record['config_differences'] == {'eval.test_num_importance_samples': [16, 4]}
+
+
 # -- the command line: bad input gets one clear line, exit != 0, and nothing is touched ---------
 
 BAD_INPUTS = {
@@ -171,6 +225,12 @@ BAD_INPUTS = {
     'unknown_method': (['--config.method=vea'], "Unknown method 'vea': config.method must be one of"),
     'unknown_dataset': (['--config.dataset=no_such_data'], 'mnist5k'),
     'changed_shapes': (['--config.model.latent_dim=3'], 'model.latent_dim'),
+    'zero_batch': (['--config.batch_size=0'], 'config.batch_size=0: give an integer >= 1'),
+    'negative_lr': (['--config.optimizer.learning_rate=-1e-3'], 'learning_rate=-0.001'),
+    'no_steps': (['--config.num_train_steps=0'], 'num_train_steps=0'),
+    'zero_eval_every': (['--config.eval_every_steps=0'], 'eval_every_steps=0'),
+    'text_for_images': (['--config.dataset=text:/etc'], 'trains on images'),
+    'fewer_steps_than_done': (['--config.num_train_steps=10'], 'beyond config.num_train_steps'),
 }
 
 
