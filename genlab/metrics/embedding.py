@@ -21,8 +21,8 @@ from typing import Optional
 import jax
 import ml_collections
 import numpy as np
-from absl import logging
 
+from genlab import log
 from genlab import train
 from genlab.errors import UserError
 from genlab.methods import classifier as classifier_method
@@ -180,8 +180,7 @@ def ensure_classifier(workdir: str, config_arg: Optional[str] = None,
       config = _default_config(config_arg)
       if data_dir:
         config.data_dir = data_dir
-    logging.warning('No trained digit classifier in %s: training one now (%s%s; a few '
-                    'minutes on a CPU).', workdir, CONFIG_FILE,
-                    f':{config_arg}' if config_arg else '')
+    log.info(f'no trained digit classifier in {workdir}: training one now ({CONFIG_FILE}'
+             f'{":" + config_arg if config_arg else ""}; a few minutes on a CPU).')
     train.train_and_evaluate(config, workdir)
   return load_classifier(workdir, chunk_size)

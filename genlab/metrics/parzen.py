@@ -14,8 +14,8 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import logging
 
+from genlab import log
 from genlab.errors import UserError
 from genlab.metrics import sample_quality
 
@@ -104,8 +104,8 @@ def select_sigma(samples, x_valid, sigmas=DEFAULT_SIGMAS,
   mean_ll_S = _parzen_ll_multi(samples, x_valid, sigmas_S, chunk).mean(axis=1)
   best = int(np.argmax(mean_ll_S))
   if sigmas_S.min() < sigmas_S.max() and sigmas_S[best] in (sigmas_S.min(), sigmas_S.max()):
-    logging.warning('Parzen sigma %.4g is at the end of the grid [%.4g, %.4g]: widen the grid.',
-                    sigmas_S[best], sigmas_S.min(), sigmas_S.max())
+    log.warning(f'Parzen sigma {sigmas_S[best]:.4g} is at the end of the grid '
+                f'[{sigmas_S.min():.4g}, {sigmas_S.max():.4g}]: widen the grid.')
   return float(sigmas_S[best]), mean_ll_S
 
 

@@ -24,9 +24,9 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 import numpy as np
-from absl import logging
 
 from genlab import data as data_lib
+from genlab import log
 from genlab.errors import UserError
 from genlab.metrics import parzen as parzen_lib
 from genlab.metrics import sample_quality
@@ -157,8 +157,8 @@ class SampleMetrics:
     """The test metrics with real training images as the 'samples' (train vs test)."""
     train = self.real_images('train')
     if len(train) < self.num_samples:
-      logging.warning('Real-vs-real reference uses all %d training images (fewer than '
-                      'eval.num_metric_samples=%d).', len(train), self.num_samples)
+      log.warning(f'the real-vs-real reference uses all {len(train)} training images (fewer '
+                  f'than eval.num_metric_samples={self.num_samples}).')
 
     def draw(n):
       return train[:n]
