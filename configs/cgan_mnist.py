@@ -7,12 +7,13 @@ grid with one row per class (`samples_by_class`). Otherwise exactly configs/dcga
   python run.py --config configs/cgan_mnist.py
   python run.py --config configs/cgan_mnist.py:smoke     # a few seconds, for tests
 """
+from configs import dcgan_mnist
 from genlab import config_defaults
 
 
 def get_config(arg=None):
   arg = config_defaults.parse_arg(arg, smoke=False)
-  c = config_defaults.gan_config()
+  c = dcgan_mnist.get_config()         # networks, loss, optimizers, EMA and schedule
   c.model.conditional = True
   if arg.smoke:
     config_defaults.gan_smoke(c)

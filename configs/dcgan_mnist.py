@@ -3,9 +3,11 @@
 Generator: z (100, Gaussian) -> project to 7x7x128 -> BN-ReLU -> 4x4 stride-2 transposed conv
 to 14x14x64 -> BN-ReLU -> to 28x28x1, tanh. Discriminator: 4x4 stride-2 convs 64, 128 with
 leaky ReLU (0.2) and BN after the first -> linear logit. Adam(2e-4, b1=0.5), batch 64, the
-non-saturating loss, an EMA of the generator for samples. `model.conv_impl='fast'` computes the
-strided (transposed) convolutions as sub-pixel / space-to-depth convolutions, the same function
-with the same parameters, several times faster on CPU than XLA's (`'xla'`).
+non-saturating loss, an EMA (0.999) of the generator for samples, 5,000 steps. How the strided
+(transposed) convolutions are computed is an implementation choice of
+genlab/config_defaults.py: `model.conv_impl='fast'` computes them as sub-pixel convolutions
+(`d_conv_impl='matmul'` as one GEMM), the same functions with the same parameters, several
+times faster on CPU than XLA's (`'xla'`).
 
   python run.py --config configs/dcgan_mnist.py
   python run.py --config configs/dcgan_mnist.py:smoke    # a few seconds, for tests
@@ -15,7 +17,17 @@ from genlab import config_defaults
 
 def get_config(arg=None):
   arg = config_defaults.parse_arg(arg, smoke=False)
-  c = config_defaults.gan_config()
+  c = config_defaults.gan_config()     # every GAN key (and model.conv_impl / d_conv_impl)
+  c.method = 'gan'
+  c.dataset = 'mnist5k'
+  config_defaults.set_schedule(c, 64, 5_000, log_every=100, eval_every=1_000,
+                               checkpoint_every=1_000)
+  c.model.update(kind='dcgan', latent_dim=100, prior='normal', conditional=False, features=64,
+                 d_norm='batch', spectral_norm=False)
+  c.loss = dict(kind='non_saturating', n_critic=1, gp_weight=10.0)  # gp_weight: wgan_gp only
+  c.g_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999, schedule='constant')
+  c.d_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999, schedule='constant')
+  c.ema_decay = 0.999                  # of the generator, for samples; 0 turns it off
   if arg.smoke:
     config_defaults.gan_smoke(c)
   return c

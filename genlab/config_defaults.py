@@ -1,4 +1,13 @@
-"""The keys every experiment config has (DESIGN.md, "Command line"); configs start here."""
+"""Config plumbing shared by configs/: the keys every config has, and the :smoke shrinking.
+
+Each file in configs/ states its experiment's recipe (data set, networks, loss, optimizers,
+batch size and steps). The family helpers here (`gan_config`, `autoencoder_config`,
+`lm_config`) add the *key set* a method reads, so that every key can be overridden from the
+command line whatever a config leaves out (e.g. the other network family's widths), and the
+method tests have a runnable config: the networks, loss and optimizer at the values the method
+uses when a key is absent, the evaluation and picture keys at genlab's defaults.
+tests/test_configs.py checks that no config takes a recipe value from here.
+"""
 from __future__ import annotations
 
 import ml_collections
@@ -10,6 +19,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.seed = 0
   c.dataset = 'mnist5k'
   c.data_dir = ml_collections.FieldReference(None, field_type=str)
+  # Placeholders: every config sets its own schedule (set_schedule below).
   c.batch_size = 100                  # global, over all devices and processes
   c.num_train_steps = 1000
   c.log_every_steps = 50
@@ -81,17 +91,23 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
   return out
 
 
+# Neither a recipe nor a choice: what genlab/optim.py does when config.optimizer is absent.
+def _neutral_optimizer(**keys) -> dict:
+  return dict(name='adam', learning_rate=1e-3, schedule='constant', **keys)
+
+
 def gan_config() -> ml_collections.ConfigDict:
-  """DCGAN on mnist5k (configs/dcgan_mnist.py); the other GAN configs change what differs.
+  """Every key of method 'gan' (genlab/methods/gan.py) at the method's own defaults.
 
   `model` holds the keys of both network families (genlab/models/gan.py), so any of them can
-  be overridden from the command line whatever model.kind is.
+  be overridden whatever model.kind is. The two keys that are an implementation choice, not a
+  default: DCGAN's strided convolutions as sub-pixel convolutions in the generator
+  (conv_impl='fast') and as one im2col GEMM in the discriminator (d_conv_impl='matmul'), the
+  same functions with the same parameters, several times faster on CPU than XLA's.
   """
   c = base_config()
   c.method = 'gan'
-  c.dataset = 'mnist5k'
-  set_schedule(c, 64, 5_000, log_every=100, eval_every=1_000, checkpoint_every=1_000)
-  c.ema_decay = 0.999                  # 0 turns the EMA of the generator off
+  c.ema_decay = 0.999
   c.model = dict(
       kind='dcgan', latent_dim=100, prior='normal', conditional=False, dtype='float32',
       # DCGAN: base width, discriminator normalisation, transposed-conv implementation
@@ -103,8 +119,8 @@ def gan_config() -> ml_collections.ConfigDict:
       d_init_range=ml_collections.FieldReference(None, field_type=float),
       spectral_norm=False)
   c.loss = dict(kind='non_saturating', n_critic=1, gp_weight=10.0)
-  c.g_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999, schedule='constant')
-  c.d_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999, schedule='constant')
+  c.g_optimizer = _neutral_optimizer()
+  c.d_optimizer = _neutral_optimizer()
   c.eval.batch_size = 100
   c.eval.sample_metrics = ('fid', 'classifier_score', 'coverage', 'precision_recall')
   c.eval.test_sample_metrics = ('fid', 'classifier_score', 'coverage', 'precision_recall',
@@ -128,19 +144,17 @@ def gan_smoke(c: ml_collections.ConfigDict) -> None:
 
 
 def autoencoder_config() -> ml_collections.ConfigDict:
-  """A bottleneck MLP autoencoder on mnist5k (configs/ae_mnist.py); the other autoencoder
-  configs change what differs. Every autoencoder config has every key, so any of them can be
-  overridden from the command line (e.g. --config.noise.kind=masking)."""
+  """Every key of method 'autoencoder' (genlab/methods/autoencoder.py) at the method's own
+  defaults: both network kinds' keys, no noise, no sparsity (e.g. --config.noise.kind=masking
+  works on any autoencoder config)."""
   c = base_config()
   c.method = 'autoencoder'
-  c.dataset = 'mnist5k'
-  set_schedule(c, 100, 5_000, log_every=100, eval_every=1_000, checkpoint_every=1_000)
   c.model = dict(kind='mlp', latent_dim=32, hidden_dims=(512, 256), conv_features=(32, 64),
                  activation='relu', code_activation='linear', dtype='float32')
   c.loss = dict(reconstruction='cross_entropy', sparsity='none', sparsity_weight=0.0,
                 sparsity_target=0.05, weight_decay=0.0)
   c.noise = dict(kind='none', level=0.0)
-  c.optimizer = dict(name='adam', learning_rate=1e-3, schedule='cosine', grad_clip_norm=None)
+  c.optimizer = _neutral_optimizer(grad_clip_norm=None)
   c.eval.batch_size = 100
   c.eval.knn_k = 5                     # k of the nearest-neighbour classifier on the codes
   c.eval.silent_threshold = 0.01       # a unit whose mean test activation is below is silent
@@ -157,12 +171,12 @@ def autoencoder_smoke(c: ml_collections.ConfigDict) -> None:
 
 
 def lm_config() -> ml_collections.ConfigDict:
-  """A character LSTM on Shakespeare's plays (configs/lstm_char_shakespeare.py); the other
-  language-model configs change what differs. Every key is here, so any can be overridden."""
+  """Every key of method 'lm' (genlab/methods/lm.py) and of the text data layer
+  (genlab/data/text.py): characters, windows of 128 with the state carried, the LSTM's sizes
+  at the method's defaults."""
   c = base_config()
   c.method = 'lm'
   c.dataset = 'shakespeare'            # or tiny_shakespeare, or text:PATH (a file or folder)
-  set_schedule(c, 64, 1_500, log_every=50, eval_every=500, checkpoint_every=500)
   c.data.tokenizer = 'char'            # 'char' | 'word'
   c.data.vocab_size = 0                # 0 = every character (word level: the top V - 1 words)
   c.data.lowercase = False
@@ -174,7 +188,7 @@ def lm_config() -> ml_collections.ConfigDict:
   # over time; slower to compile and, on this CPU, to run: see python -m genlab.bench).
   c.model = dict(embed_dim=128, hidden_dim=256, num_layers=2, dropout=0.0, tie_weights=False,
                  unroll=1, time_loop='scan')
-  c.optimizer = dict(name='adam', learning_rate=3e-3, schedule='cosine', grad_clip_norm=1.0)
+  c.optimizer = _neutral_optimizer(grad_clip_norm=None)
   c.eval.batch_size = 64
   c.eval.seq_len = 512                 # scored tokens per evaluation window
   c.eval.context = 64                  # tokens read, not scored, before each window
