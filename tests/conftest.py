@@ -1,13 +1,25 @@
 """Shared fixtures: one TFDS data dir per session (the offline builders prepare into it)."""
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
+
+# One XLA compilation cache for the whole session, this process and every run.py it starts
+# (they inherit the environment): the suite compiles the same smoke models in many processes,
+# and reusing them takes about a third off its time. Set before any test module imports jax.
+if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+  _CACHE = tempfile.mkdtemp(prefix='genlab-test-xla-cache-')
+  atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = _CACHE
+  os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
 
 
 @pytest.fixture(scope='session')
