@@ -11,6 +11,7 @@ import difflib
 import errno
 import os
 import sys
+import traceback
 
 from absl import app
 from absl import flags
@@ -19,6 +20,7 @@ from ml_collections import config_flags
 from ml_collections.config_flags import config_flags as config_flags_impl
 
 from genlab import log
+from genlab import peers
 from genlab import signals
 from genlab.errors import UserError
 
@@ -188,6 +190,7 @@ def _quiet(main_fn):
     if not flags.FLAGS['verbosity'].present:
       logging.set_verbosity(logging.WARNING)
     log.quiet_libraries()
+    peers.quiet_abort()
     return main_fn(argv)
   return wrapped
 
@@ -225,21 +228,33 @@ def _find_os_error(e: BaseException) -> OSError | None:
   return None
 
 
+def _exit(code: int) -> None:
+  peers.leave(code)  # a multi-process run: the others learn how this process ended
+  sys.exit(code)
+
+
 def run_main(main_fn) -> None:
   """app.run with genlab's error contract (the module docstring)."""
+  if peers.needs_supervisor():
+    sys.exit(peers.supervise(sys.argv))
   signals.install()
   try:
     app.run(_quiet(main_fn), flags_parser=_parse_flags)
+  except SystemExit as e:
+    peers.leave(e.code if isinstance(e.code, int) else (0 if e.code is None else 1))
+    raise
   except UserError as e:
     print(f'genlab: error: {e}', file=sys.stderr)
-    sys.exit(2)
+    _exit(2)
   except signals.Interrupted as e:
     print(f'genlab: stopped by {e.name}{" " + e.message if e.message else ""}.',
           file=sys.stderr)
-    sys.exit(e.exit_code)
+    _exit(e.exit_code)
   except Exception as e:  # pylint: disable=broad-except
     fs_error = _find_os_error(e)
-    if fs_error is None:
-      raise
-    print(f'genlab: error: {file_system_error(fs_error)}', file=sys.stderr)
-    sys.exit(2)
+    if fs_error is not None:
+      print(f'genlab: error: {file_system_error(fs_error)}', file=sys.stderr)
+      _exit(2)
+    peers.wait_for_lost_peer()  # a collective that failed because a peer died
+    traceback.print_exc()
+    _exit(1)

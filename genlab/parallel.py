@@ -11,15 +11,21 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from genlab import peers
+
 
 def maybe_initialize_distributed() -> None:
-  """Joins a multi-process run when GENLAB_COORDINATOR / _NUM_PROCESSES / _PROCESS_ID are set."""
+  """Joins a multi-process run when GENLAB_COORDINATOR / _NUM_PROCESSES / _PROCESS_ID are set,
+  and watches the other processes (genlab/peers.py)."""
   address = os.environ.get('GENLAB_COORDINATOR')
   if address and not jax.distributed.is_initialized():
     jax.distributed.initialize(
         coordinator_address=address,
         num_processes=int(os.environ['GENLAB_NUM_PROCESSES']),
-        process_id=int(os.environ['GENLAB_PROCESS_ID']))
+        process_id=int(os.environ['GENLAB_PROCESS_ID']),
+        # JAX's own detection of a dead peer aborts with pages of logs: genlab's comes first.
+        heartbeat_timeout_seconds=int(max(100, 3 * peers.timeout())))
+    peers.start(address)
 
 
 def make_mesh() -> Mesh:

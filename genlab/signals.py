@@ -37,7 +37,7 @@ class Interrupted(BaseException):
 def _handle(signum, _frame):
   if _state['deferring'] and _state['pending'] is None:
     _state['pending'] = signum
-    print(f'genlab: {signal.Signals(signum).name}: stopping after this step with a checkpoint'
+    print(f'\ngenlab: {signal.Signals(signum).name}: stopping after this step with a checkpoint'
           f'{_state["note"]} (send it again to stop at once, without one).', file=sys.stderr,
           flush=True)
     return
