@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import errno
 import os
+import re
 import sys
 import traceback
 
@@ -217,13 +218,26 @@ def file_system_error(e: OSError) -> str | None:
   return f'{os.strerror(e.errno)}{where}: {fix}.'
 
 
+# TensorStore (under Orbax) reports a failed write as a ValueError whose text holds the errno:
+# ... Failed writing: "PATH": Failed to write 38807 bytes to file 8: No space left on device
+# [os_error_code='28']
+_TENSORSTORE_OS_ERROR = re.compile(r"\[os_error_code='(\d+)'\]")
+_TENSORSTORE_PATH = re.compile(r'"(/[^"]+)"')
+
+
 def _find_os_error(e: BaseException) -> OSError | None:
-  """An OSError of the file system, possibly wrapped by a library (Orbax re-raises)."""
+  """An OSError of the file system, possibly wrapped by a library (Orbax re-raises) or given
+  as TensorStore's text."""
   seen = set()
   while e is not None and id(e) not in seen:
     seen.add(id(e))
     if isinstance(e, OSError) and e.errno in _FILE_SYSTEM_FIX:
       return e
+    code = _TENSORSTORE_OS_ERROR.search(str(e))
+    if code and int(code.group(1)) in _FILE_SYSTEM_FIX:
+      path = _TENSORSTORE_PATH.search(str(e))
+      return OSError(int(code.group(1)), os.strerror(int(code.group(1))),
+                     path.group(1) if path else None)
     e = e.__cause__ or e.__context__
   return None
 

@@ -286,7 +286,8 @@ def test_ray_sweep_with_asha_through_a_local_head(tmp_path, data_dir, ray_head):
   statuses = {n: trials_lib.status(os.path.join(work, n)) for n in names}
   assert statuses['learning_rate=0.01']['status'] == 'done', proc.stderr[-3000:]
   assert all(s['status'] in ('done', 'stopped') for s in statuses.values()), statuses
-  assert all(s['step'] == 10 for s in statuses.values() if s['status'] == 'stopped')
+  # Stopped at a validation step (10, or 20 when the trial got there before Ray killed it).
+  assert all(s['step'] in (10, 20) for s in statuses.values() if s['status'] == 'stopped')
   assert '| **best** | `learning_rate=0.01` |' in proc.stdout
   again = run_cli('--config', SMOKE, '--sweep', '--workdir', work, '--sweep_backend=ray',
                   f'--ray_address={ray_head}',
