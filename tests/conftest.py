@@ -49,3 +49,13 @@ def assert_one_line_error(proc, *words):
   for word in words:
     assert word in lines[0], lines[0]
   assert 'Traceback' not in proc.stderr
+
+
+def pytest_terminal_summary(terminalreporter):
+  """The drills' figures (tests/drills/), as one table at the end of the run."""
+  drills = sys.modules.get('drill_lib')
+  if drills is not None and drills.FIGURES:
+    terminalreporter.write_sep('=', 'drills')
+    width = max(len(d) for d, _ in drills.FIGURES)
+    for drill, figure in drills.FIGURES:
+      terminalreporter.write_line(f'{drill:<{width}}  {figure}')
