@@ -137,7 +137,13 @@ def check(config, method_ranges: Optional[Mapping[str, Range]] = None) -> None:
   """UserError naming the first value out of its range (see the module docstring)."""
   rules = {**(method_ranges or {}), **RULES}
   for key, value in _flatten(config):
-    numbers = _numbers(value) if value is not None else None
+    if value is None:
+      continue
+    numbers = _numbers(value)
+    if numbers is None and rule_for(key, rules) is not None:
+      # A key with a range holds numbers: ('wide',) for model.hidden_dims is a typo.
+      raise UserError(f'config.{key}={value!r}: give {rule_for(key, rules).describe()}'
+                      f'{" or a tuple of them" if isinstance(value, (tuple, list)) else ""}.')
     if not numbers:
       continue
     rule = rule_for(key, rules) or non_negative()

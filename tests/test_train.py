@@ -217,43 +217,7 @@ def test_eval_keeps_training_fields_and_sends_other_configs_to_evals(trained, tm
   assert record['config_differences'] == {'eval.test_num_importance_samples': [16, 4]}
 
 
-# -- the command line: bad input gets one clear line, exit != 0, and nothing is touched ---------
-
-BAD_INPUTS = {
-    'unknown_key': (['--config.no_such_key=1'], "no key 'no_such_key'"),
-    'wrong_type': (['--config.batch_size=many'], 'batch_size'),
-    'unknown_method': (['--config.method=vea'], "Unknown method 'vea': config.method must be one of"),
-    'unknown_dataset': (['--config.dataset=no_such_data'], 'mnist5k'),
-    'changed_shapes': (['--config.model.latent_dim=3'], 'model.latent_dim'),
-    'zero_batch': (['--config.batch_size=0'], 'config.batch_size=0: give an integer >= 1'),
-    'negative_lr': (['--config.optimizer.learning_rate=-1e-3'], 'learning_rate=-0.001'),
-    'no_steps': (['--config.num_train_steps=0'], 'num_train_steps=0'),
-    'zero_eval_every': (['--config.eval_every_steps=0'], 'eval_every_steps=0'),
-    'text_for_images': (['--config.dataset=text:/etc'], 'trains on images'),
-    'fewer_steps_than_done': (['--config.num_train_steps=10'], 'beyond config.num_train_steps'),
-}
-
-
-@pytest.mark.parametrize('case', sorted(BAD_INPUTS))
-def test_bad_input_is_one_clear_line(case, trained, tmp_path):
-  import shutil  # pylint: disable=g-import-not-at-top
-  workdir = str(tmp_path / 'w')
-  shutil.copytree(trained[0], workdir)
-  before = _snapshot(workdir)
-  args, expected = BAD_INPUTS[case]
-  proc = run_cli('--config', SMOKE, '--workdir', workdir, *args)
-  assert proc.returncode != 0
-  error_lines = [l for l in proc.stderr.splitlines() if l.startswith('genlab: error:')]
-  assert len(error_lines) == 1 and expected in error_lines[0], proc.stderr[-2000:]
-  assert 'Traceback' not in proc.stderr
-  assert _snapshot(workdir) == before
-
-
-def test_missing_config_file_is_one_clear_line(tmp_path):
-  proc = run_cli('--config', 'configs/no_such_config.py', '--workdir', str(tmp_path / 'w'))
-  assert proc.returncode == 2 and 'Traceback' not in proc.stderr
-  assert 'genlab: error: Cannot load --config' in proc.stderr and 'No such file' in proc.stderr
-  assert not os.path.exists(tmp_path / 'w')
+# -- the command line (bad input: tests/drills/test_malformed_input.py) ------------------------
 
 
 def test_all_checkpoints_corrupt_is_one_clear_line(trained, tmp_path):

@@ -167,3 +167,23 @@ def max_difference(a, b) -> float:
   return max(float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64))))
              for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))
              if np.issubdtype(np.asarray(x).dtype, np.floating))
+
+
+def start_processes(name: str, workdir: str, overrides: dict, count: int, *args,
+                    devices: int = 8, extra_env=None) -> list[subprocess.Popen]:
+  """A `count`-process run on 127.0.0.1, `devices` CPU devices in all (DESIGN.md)."""
+  import portpicker  # pylint: disable=g-import-not-at-top
+  port = portpicker.pick_unused_port()
+  return [start(name, workdir, overrides, *args, extra_env={
+      'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices // count}',
+      'GENLAB_COORDINATOR': f'127.0.0.1:{port}', 'GENLAB_NUM_PROCESSES': str(count),
+      'GENLAB_PROCESS_ID': str(i), **(extra_env or {})}) for i in range(count)]
+
+
+def finish(procs: list[subprocess.Popen], timeout: float = 600) -> list[tuple[int, str]]:
+  """(exit code, stderr) of each process, once all have ended."""
+  ended = []
+  for p in procs:
+    _, err = p.communicate(timeout=timeout)
+    ended.append((p.returncode, err))
+  return ended
