@@ -14,6 +14,13 @@ import numpy as np
 from genlab import viz
 
 
+def _step_of(row: str) -> int | None:
+  try:
+    return int(json.loads(row)['step']) if row.endswith('\n') else None
+  except (ValueError, KeyError, TypeError):
+    return None
+
+
 class Writer:
 
   def __init__(self, workdir: str):
@@ -37,13 +44,17 @@ class Writer:
       f.write(json.dumps(row) + '\n')
 
   def forget_after(self, step: int) -> None:
-    """Drops metrics.jsonl rows past `step`: a resumed run logs those steps again, identically."""
+    """Drops metrics.jsonl rows past `step`: a resumed run logs those steps again, identically.
+
+    A row cut short (the disk filled, or the process died, mid-write) is dropped too: it is
+    past the last checkpoint, so it is logged again whole.
+    """
     path = os.path.join(self.workdir, 'metrics.jsonl')
     if not self.active or not os.path.exists(path):
       return
     with open(path) as f:
       rows = f.readlines()
-    kept = [r for r in rows if r.strip() and json.loads(r)['step'] <= step]
+    kept = [r for r in rows if _step_of(r) is not None and _step_of(r) <= step]
     if len(kept) != len(rows):
       with open(path + '.tmp', 'w') as f:
         f.writelines(kept)

@@ -47,6 +47,23 @@ def test_lock_of_a_killed_process_is_stale(tmp_path):
     assert json.load(open(os.path.join(workdir, workdir_lib.LOCK_FILE)))['pid'] == os.getpid()
 
 
+def test_resume_drops_metric_rows_past_the_checkpoint_and_a_torn_row(tmp_path):
+  """A full disk or kill -9 can cut the last metrics.jsonl row short; resuming must not choke
+  on it, nor append the next row to its remains."""
+  from genlab import writers  # pylint: disable=g-import-not-at-top
+  writer = writers.Writer(str(tmp_path))
+  for step in (10, 20, 30):
+    writer.scalars(step, 'train', {'loss': 1.0 / step})
+  path = tmp_path / 'metrics.jsonl'
+  with open(path, 'a') as f:
+    f.write('{"step": 40, "split": "train", "lo')
+  writer.forget_after(20)
+  writer.scalars(30, 'train', {'loss': 0.5})
+  rows = [json.loads(line) for line in open(path)]
+  assert [r['step'] for r in rows] == [10, 20, 30] and rows[-1]['loss'] == 0.5
+  writer.close()
+
+
 def test_workdir_that_is_a_file_or_under_a_file(tmp_path):
   path = tmp_path / 'f'
   path.write_text('x')
