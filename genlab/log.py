@@ -22,8 +22,8 @@ _REPORTED_AGAIN = (
     'raised an exception',                # orbax futures: _SignalingThread.run() raised ...
     'in background save thread',          # orbax AsyncCheckpointer: Failed to run ... Commit
     'Save Finalize thread',               # orbax CheckpointManager (it re-raises the error)
-    'Future exception was never retrieved',  # asyncio (only Orbax uses it here), the writes
-)                                            # still in flight when one failed
+    'exception was never retrieved',      # asyncio's Future or Task (only Orbax uses asyncio
+)                                         # here): the writes still in flight when one failed
 
 
 def _process_index() -> int:
