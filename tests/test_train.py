@@ -256,26 +256,6 @@ LONG = {'num_train_steps': 1000, 'checkpoint_every_steps': 20, 'eval_every_steps
         'log_every_steps': 20}
 
 
-def test_kill_9_then_rerun_is_bit_identical(data_dir, tmp_path):
-  reference = str(tmp_path / 'reference')
-  train.train_and_evaluate(smoke_config(**LONG), reference)
-  workdir = str(tmp_path / 'killed')
-  proc = _start(workdir)
-  _wait_for_checkpoint(workdir, proc)
-  proc.send_signal(signal.SIGKILL)
-  proc.wait()
-  steps = [int(s) for s in os.listdir(os.path.join(workdir, 'checkpoints')) if s.isdigit()]
-  assert steps and max(steps) < LONG['num_train_steps'], 'the kill came after the run ended'
-  run_cli('--config', SMOKE, '--workdir', workdir, *[f'--config.{k}={v}' for k, v in
-                                                      LONG.items()], check=True)
-  assert_trees_equal(params_of(workdir, **LONG), params_of(reference, **LONG))
-  # Steps logged before the kill and again after the restart appear once, with equal values.
-  rows = lambda w: [json.loads(l) for l in open(os.path.join(w, 'metrics.jsonl'))]
-  train_rows = lambda w: [r for r in rows(w) if r['split'] == 'train']
-  strip = lambda rs: [{k: v for k, v in r.items() if k != 'steps_per_sec'} for r in rs]
-  assert strip(train_rows(workdir)) == strip(train_rows(reference))
-
-
 @pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT])
 def test_signal_saves_and_exits_128_plus_signum(signum, data_dir, tmp_path):
   """Ctrl-C is SIGTERM's twin: a checkpoint at the end of the step, one line, no traceback."""
