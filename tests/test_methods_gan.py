@@ -27,12 +27,7 @@ def tiny_config(**overrides):
     c.model.g_output_bias = 'zeros'  # 'marginals' reads mnist5k, not these 8x8 images
     c.eval.sample_metrics = ()
     c.eval.test_sample_metrics = ()
-    for key, value in overrides.items():
-      node = c
-      *path, last = key.split('.')
-      for p in path:
-        node = node[p]
-      node[last] = value
+    c.update_from_flattened_dict(overrides)
   return c
 
 

@@ -21,12 +21,7 @@ SMOKE = os.path.join(ROOT, 'configs', 'vae_mnist.py') + ':smoke'
 def smoke_config(**overrides):
   from configs import vae_mnist  # pylint: disable=g-import-not-at-top
   config = vae_mnist.get_config('smoke')
-  for key, value in overrides.items():
-    node = config
-    *path, last = key.split('.')
-    for p in path:
-      node = node[p]
-    node[last] = value
+  config.update_from_flattened_dict(overrides)
   return config
 
 

@@ -36,12 +36,7 @@ def config_arg(name: str) -> str:
 def config(name: str, overrides: dict):
   """configs/<name>.py:smoke with `overrides` ({'dotted.key': value}) applied."""
   c = importlib.import_module(f'configs.{name}').get_config('smoke')
-  for key, value in overrides.items():
-    node = c
-    *path, last = key.split('.')
-    for part in path:
-      node = node[part]
-    node[last] = value
+  c.update_from_flattened_dict(overrides)
   return c
 
 
