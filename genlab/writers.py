@@ -54,7 +54,7 @@ class Writer:
       return
     with open(path) as f:
       rows = f.readlines()
-    kept = [r for r in rows if _step_of(r) is not None and _step_of(r) <= step]
+    kept = [r for r in rows if (s := _step_of(r)) is not None and s <= step]
     if len(kept) != len(rows):
       with open(path + '.tmp', 'w') as f:
         f.writelines(kept)

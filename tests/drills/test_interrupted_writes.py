@@ -67,7 +67,7 @@ def test_signal_during_a_checkpoint_write(signals, reference, tmp_path):
   assert proc.returncode == 128 + signals[0], err[-3000:]
   assert 'Traceback' not in err
   stopped = [l for l in drills.lines(err) if l.startswith('genlab: stopped by')]
-  assert len(stopped) == 1, err[-3000:]
+  assert len(stopped) == 1 and f'stopped by {name}' in stopped[0], err[-3000:]
   steps = drills.checkpoint_steps(workdir)
   assert int(written) in steps  # the write under way completed (its step is committed)
   if len(signals) == 1:
