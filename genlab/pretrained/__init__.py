@@ -1,0 +1,1 @@
+"""Networks a run uses but does not train, with the weights they ship with."""
