@@ -114,3 +114,14 @@ def test_ensure_classifier_trains_when_missing_then_reuses(data_dir, tmp_path):
   again = embedding.ensure_classifier(workdir, 'smoke')
   assert open(os.path.join(workdir, 'metrics.jsonl')).read() == metrics_log
   np.testing.assert_array_equal(again.embed(np.zeros((3, 28, 28, 1), np.float32))[1], probs)
+
+
+def test_default_classifier_lives_in_the_genlab_cache_whatever_the_working_folder(
+    tmp_path, monkeypatch):
+  monkeypatch.setenv('GENLAB_CACHE', str(tmp_path / 'cache'))
+  monkeypatch.chdir(tmp_path)
+  assert embedding.default_workdir() == str(tmp_path / 'cache' / 'pretrained' /
+                                            'classifier_mnist')
+  monkeypatch.chdir('/')
+  assert embedding.default_workdir('smoke') == str(tmp_path / 'cache' / 'pretrained' /
+                                                   'classifier_mnist-smoke')

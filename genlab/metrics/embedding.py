@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 from typing import Optional
 
 import jax
@@ -23,6 +24,7 @@ import ml_collections
 import numpy as np
 
 from genlab import log
+from genlab import packages
 from genlab import train
 from genlab.errors import UserError
 from genlab.methods import classifier as classifier_method
@@ -30,6 +32,13 @@ from genlab.methods import classifier as classifier_method
 CONFIG_FILE = 'configs/classifier_mnist.py'
 # Values outside [0, 1] by more than this are a caller's mistake (e.g. 0..255 or [-1, 1]).
 _RANGE_TOLERANCE = 1e-3
+
+
+def default_workdir(config_arg: Optional[str] = None) -> str:
+  """Where the classifier of configs/classifier_mnist.py[:config_arg] is trained and found by
+  default: the genlab cache, so that runs started from any folder share it."""
+  suffix = '-' + re.sub(r'[^A-Za-z0-9_.=-]', '_', config_arg) if config_arg else ''
+  return os.fspath(packages.cache_dir('pretrained', f'classifier_mnist{suffix}'))
 
 
 def train_command(workdir: str) -> str:

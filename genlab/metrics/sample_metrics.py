@@ -3,8 +3,8 @@
 At each eval (on data.eval_split) and at the end (on data.test_split) the trainer draws
 samples with the method's `sample` and calls `SampleMetrics.evaluate`. Features and class
 probabilities come from genlab's own digit classifier (configs/classifier_mnist.py, trained
-into config.eval.classifier_workdir first when it is missing), the in-domain stand-in for
-Inception. Names (config.eval.sample_metrics / test_sample_metrics):
+into config.eval.classifier_workdir first when it is missing; by default into the genlab cache,
+$GENLAB_CACHE/pretrained/classifier_mnist), the in-domain stand-in for Inception. Names (config.eval.sample_metrics / test_sample_metrics):
 
   fid               Frechet distance of classifier features, samples vs the split
   classifier_score  exp E KL(p(y|x) || p(y)), the Inception-score analogue (and its std)
@@ -81,13 +81,14 @@ class SampleMetrics:
     if self._classifier is None:
       from genlab.metrics import embedding  # pylint: disable=g-import-not-at-top
       ev = self.config.eval
-      self._classifier = embedding.ensure_classifier(
-          ev.get('classifier_workdir', 'runs/classifier_mnist'),
-          ev.get('classifier_arg', '') or None, data_dir=self.config.get('data_dir'))
+      arg = ev.get('classifier_arg', '') or None
+      workdir = ev.get('classifier_workdir', '') or embedding.default_workdir(arg)
+      self._classifier = embedding.ensure_classifier(workdir, arg,
+                                                     data_dir=self.config.get('data_dir'))
       want, have = tuple(self._classifier.image_shape), tuple(self.data_info.image_shape)
       if want != have:
         raise UserError(
-            f'The metric classifier in {ev.classifier_workdir} takes {want} images but data '
+            f'The metric classifier in {workdir} takes {want} images but data '
             f"set '{self.data_info.name}' has {have}: the classifier-based metrics are for "
             'digits; set --config.eval.sample_metrics=() and test_sample_metrics=() (or '
             "('parzen',)), or point eval.classifier_workdir at a classifier of this data.")
