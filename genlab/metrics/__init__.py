@@ -4,4 +4,6 @@
                al. 2016, Eq. 8) and its streaming chunked form, an independent-pixel baseline.
   ngram        unigram and n-gram language models (interpolated modified Kneser-Ney,
                Witten-Bell), the count-based baselines of the LSTM language models.
+  lpips        LPIPS v0.1 (Zhang et al. 2018) on torchvision's VGG16 / AlexNet with the
+               official linear heads (genlab/pretrained/vgg.py).
 """
