@@ -14,6 +14,14 @@ ImageNet's mean and std (IMAGENET_MEAN / IMAGENET_STD), which is what torchvisio
 trained on; `normalize_input=False` skips that for callers that standardise themselves (LPIPS's
 ScalingLayer on [-1, 1] images, genlab/metrics/lpips.py).
 
+VGG19 (Gatys et al.'s network) has no weights in any package here: load_vgg19(path) reads the
+user's copy of Keras' `vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5` (or a genlab `.npz`).
+Those are the original Caffe weights, trained on BGR images in 0..255 less the ImageNet mean
+(CAFFE_MEAN_BGR) and not divided by a std, so they go with VGG's `preprocessing='caffe'`:
+
+  vgg = VGG(depth=19, pooling='avg', preprocessing='caffe')   # or vgg19_caffe(pooling='avg')
+  feats = vgg.apply({'params': load_vgg19(path)}, images, layers=('relu1_1', 'relu4_2'))
+
 Activations are named conv{b}_{i}, relu{b}_{i} and pool{b} for VGG (block b, conv i), and
 conv{k}, relu{k}, pool{1,2,5} for AlexNet, as in the papers and in the style-transfer and
 perceptual-loss literature; the convs are flax submodules of the same names, so the parameter
@@ -21,7 +29,10 @@ tree reads {'conv1_1': {'kernel', 'bias'}, ...}. The network stops after the dee
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
+import zipfile
 from typing import Iterable, Sequence
 
 import flax.linen as nn
@@ -36,6 +47,9 @@ from genlab.pretrained import sources, weight_files
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 POOLINGS = ('max', 'avg')
+# Caffe's (and so Keras') VGG input: BGR in 0..255 less this per-channel mean, in BGR order.
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+PREPROCESSINGS = ('torch', 'caffe')  # how a module standardises its [0, 1] RGB input
 
 # Conv widths per block (configurations D and E of Simonyan & Zisserman 2015, Table 1).
 VGG_BLOCKS = {
@@ -90,9 +104,16 @@ def _wanted(layers: str | Iterable[str] | None, valid: tuple[str, ...], net: str
   return layers
 
 
-def _standardise(x, normalize_input):
+def _standardise(x, normalize_input, preprocessing='torch'):
+  """RGB [0, 1] images as the weights expect them: 'torch', (x - mean) / std per channel;
+  'caffe', BGR * 255 - CAFFE_MEAN_BGR; unchanged when `normalize_input` is False."""
+  if preprocessing not in PREPROCESSINGS:
+    raise UserError(f'preprocessing={preprocessing!r} is not known: use one of '
+                    f'{list(PREPROCESSINGS)}.')
   if not normalize_input:
     return x
+  if preprocessing == 'caffe':
+    return x[..., ::-1] * 255 - jnp.asarray(CAFFE_MEAN_BGR, x.dtype)
   return (x - jnp.asarray(IMAGENET_MEAN, x.dtype)) / jnp.asarray(IMAGENET_STD, x.dtype)
 
 
@@ -103,10 +124,14 @@ class VGG(nn.Module):
   (a name or names from vgg_layer_names(depth); None: every one). `pooling='avg'` replaces the
   max pools by average pools with the same weights, as Gatys et al. 2016 ("Image Style
   Transfer Using Convolutional Neural Networks", Sec. 2) do for smoother gradients.
+  `preprocessing` says which weights' input convention the [0, 1] RGB images are standardised
+  to: 'torch' (torchvision's, load_vgg16) or 'caffe' (the original Caffe / Keras weights,
+  load_vgg19); `normalize_input=False` feeds the images through unchanged.
   """
   depth: int = 16
   pooling: str = 'max'
   normalize_input: bool = True
+  preprocessing: str = 'torch'
 
   @nn.compact
   def __call__(self, x, layers: str | Sequence[str] | None = None) -> dict[str, jax.Array]:
@@ -114,7 +139,7 @@ class VGG(nn.Module):
       raise UserError(f'VGG pooling={self.pooling!r} is not known: use one of {list(POOLINGS)}.')
     wanted = _wanted(layers, vgg_layer_names(self.depth), f'VGG{self.depth}')
     left, out = set(wanted), {}
-    x = _standardise(x, self.normalize_input)
+    x = _standardise(x, self.normalize_input, self.preprocessing)
     pool = nn.max_pool if self.pooling == 'max' else nn.avg_pool
 
     def keep(name, value):
@@ -294,3 +319,152 @@ def load_alexnet() -> dict:
 def load_lpips_heads(net: str) -> dict:
   """LinearHeads' params for `net` ('vgg16' or 'alexnet'): the official LPIPS v0.1 heads."""
   return _nest(_converted(net), 'lin')
+
+
+# ---------------------------------------------------------------- VGG19 (the user's file)
+
+_VGG19_FILE = 'vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5'
+_VGG19_GIVE = (f"give Keras' {_VGG19_FILE} (keras.applications.VGG19(include_top=False)'s "
+               'weights, TensorFlow dim ordering) or an .npz with keys conv1_1/kernel, '
+               'conv1_1/bias, ..., conv5_4/bias.')
+
+
+def vgg19_caffe(pooling: str = 'max', name: str | None = None) -> VGG:
+  """The VGG19 that load_vgg19's params belong to: Caffe's input convention."""
+  return VGG(depth=19, pooling=pooling, preprocessing='caffe', name=name)
+
+
+@functools.lru_cache(maxsize=1)
+def vgg19_expected_shapes() -> dict[str, tuple]:
+  """{'conv1_1/kernel': (3, 3, 3, 64), 'conv1_1/bias': (64,), ...} from VGG(depth=19)'s init."""
+  params = jax.eval_shape(lambda x: VGG(depth=19).init(jax.random.PRNGKey(0), x)['params'],
+                          jax.ShapeDtypeStruct((1, 32, 32, 3), jnp.float32))
+  return {f'{layer}/{leaf}': tuple(value.shape)
+          for layer, leaves in params.items() for leaf, value in leaves.items()}
+
+
+def vgg19_cache_path(path):
+  """$GENLAB_CACHE/pretrained/vgg19-<first 12 hex of the file's sha256>.npz."""
+  digest = hashlib.sha256()
+  with _open_weights(path) as f:
+    for chunk in iter(lambda: f.read(1 << 20), b''):
+      digest.update(chunk)
+  return packages.cache_dir('pretrained', f'vgg19-{digest.hexdigest()[:12]}.npz')
+
+
+def _open_weights(path):
+  try:
+    return open(path, 'rb')
+  except OSError as e:
+    raise UserError(f'Cannot read VGG19 weights {path}: {e.strerror}; {_VGG19_GIVE}') from None
+
+
+def _check_vgg19(flat: dict[str, np.ndarray], path, remedy: str = _VGG19_GIVE) -> None:
+  """One UserError listing every missing layer and wrong shape, with the shapes expected."""
+  problems = []
+  for key, shape in vgg19_expected_shapes().items():
+    got = 'missing' if key not in flat else tuple(flat[key].shape)
+    if got != shape:
+      problems.append(f'{key}: expected {shape}, got {got}')
+  if problems:
+    raise UserError(f'{path} does not hold VGG19\'s convolutions ({"; ".join(problems)}): '
+                    f'{remedy}')
+
+
+def _read_npz(path) -> dict[str, np.ndarray]:
+  try:
+    with np.load(path, allow_pickle=False) as f:
+      return {k: np.asarray(f[k], np.float32) for k in f.files}
+  except Exception as e:  # pylint: disable=broad-except  (any damage to the bytes)
+    raise UserError(f'{path} is not a readable .npz ({type(e).__name__}): {_VGG19_GIVE}') from None
+
+
+def _keras_groups(h5) -> dict[str, object]:
+  """{'block1_conv1': group, ...}: the first group of each conv's name, at any depth (a full
+  model file nests them under model_weights/)."""
+  import h5py  # pylint: disable=g-import-not-at-top  (only for this format)
+  found = {}
+
+  def visit(name, obj):
+    base = name.rsplit('/', 1)[-1]
+    if isinstance(obj, h5py.Group) and base.startswith('block') and base not in found:
+      found[base] = obj
+  h5.visititems(visit)
+  return found
+
+
+def _keras_conv(group) -> dict[str, np.ndarray]:
+  """The one 4-D (kernel) and one 1-D (bias) dataset under a block{b}_conv{i} group, whatever
+  their names (`block1_conv1_W_1:0` / `kernel:0`) and however deep."""
+  import h5py  # pylint: disable=g-import-not-at-top
+  by_rank = {}
+
+  def visit(_, obj):
+    if isinstance(obj, h5py.Dataset):
+      by_rank.setdefault(obj.ndim, []).append(obj)
+  group.visititems(visit)
+  out = {}
+  for leaf, rank in (('kernel', 4), ('bias', 1)):
+    if len(by_rank.get(rank, ())) == 1:  # none, or more than one: reported as missing
+      out[leaf] = np.asarray(by_rank[rank][0][()], np.float32)
+  return out
+
+
+def _read_keras_h5(path) -> dict[str, np.ndarray]:
+  """Keras' block{b}_conv{i} weights renamed to conv{b}_{i}; reads datasets only (h5py never
+  runs code from a file)."""
+  import h5py  # pylint: disable=g-import-not-at-top
+  flat = {}
+  try:
+    with h5py.File(path, 'r') as h5:
+      groups = _keras_groups(h5)
+      for b, widths in enumerate(VGG_BLOCKS[19], 1):
+        for i in range(1, len(widths) + 1):
+          if f'block{b}_conv{i}' in groups:
+            for leaf, value in _keras_conv(groups[f'block{b}_conv{i}']).items():
+              flat[f'conv{b}_{i}/{leaf}'] = value
+  except (OSError, KeyError, ValueError) as e:
+    raise UserError(f'{path} is not a readable HDF5 weights file ({type(e).__name__}: '
+                    f'{str(e)[:120]}): {_VGG19_GIVE}') from None
+  return flat
+
+
+def load_vgg19(path) -> dict:
+  """VGG19's params from the user's weights file, for vgg19_caffe() = VGG(depth=19,
+  preprocessing='caffe'): they are the original Caffe weights (Simonyan & Zisserman's, as Gatys
+  et al. use), whose input is BGR in 0..255 less CAFFE_MEAN_BGR. With torchvision's
+  standardisation (the default preprocessing='torch') their features would be wrong.
+
+  `path`: Keras' vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5 (HDF5, block{b}_conv{i}
+  groups, HWIO kernels) or an .npz with genlab's keys conv1_1/kernel, conv1_1/bias, .... Every
+  shape is checked against VGG(depth=19); a missing layer or a wrong shape is one UserError
+  listing what was expected. An .h5 is converted once into
+  $GENLAB_CACHE/pretrained/vgg19-<sha256[:12] of the file>.npz and read from there after.
+  """
+  path = os.fspath(path)
+  if not os.path.isfile(path):
+    raise UserError(f'VGG19 weights file {path} does not exist: {_VGG19_GIVE}')
+  import h5py  # pylint: disable=g-import-not-at-top  (only for this format)
+  _open_weights(path).close()  # unreadable (permissions, a folder): one line
+  if h5py.is_hdf5(path):
+    cache = vgg19_cache_path(path)
+    if cache.exists():
+      try:
+        with np.load(cache, allow_pickle=False) as f:
+          flat = {k: f[k] for k in f.files}
+      except Exception as e:  # pylint: disable=broad-except  (any damage to the bytes)
+        raise UserError(f'{cache} is not a readable weights cache ({type(e).__name__}): delete '
+                        f'it (it is rebuilt from {path}).') from None
+      _check_vgg19(flat, cache, f'delete {cache} (it is rebuilt from {path}).')
+    else:
+      flat = _read_keras_h5(path)
+      _check_vgg19(flat, path)
+      cache.parent.mkdir(parents=True, exist_ok=True)
+      weight_files.save_npz(os.fspath(cache), flat)
+  elif zipfile.is_zipfile(path):
+    flat = _read_npz(path)
+    _check_vgg19(flat, path)
+  else:
+    raise UserError(f'{path} is neither an HDF5 (.h5) nor an .npz file: {_VGG19_GIVE}')
+  expected = vgg19_expected_shapes()
+  return _nest({k: v for k, v in flat.items() if k in expected}, 'conv')
