@@ -97,6 +97,7 @@ RULES: dict[str, Range] = {
     'eval.num_metric_samples': Range(low=2, integer=True),
     'eval.parzen_samples': count(),
     'eval.precision_recall_k': count(),
+    'eval.vgg_feature_size': Range(low=32, integer=True),
 }
 
 POLICIES = ('stop', 'rollback')

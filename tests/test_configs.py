@@ -210,7 +210,8 @@ def test_config_smoke_trains_and_evaluates(name, data_dir, smoke_classifier_dir,
   if config.method != 'gan':  # a GAN's losses need not fall: see test_methods_gan's learning test
     assert losses[-1] < losses[0], f'{name}: the loss did not fall ({losses})'
   keys = {'fid': 'fid', 'classifier_score': 'classifier_score', 'coverage': 'coverage',
-          'precision_recall': 'recall', 'parzen': 'parzen_ll'}
+          'precision_recall': 'recall', 'parzen': 'parzen_ll', 'fid_vgg16': 'fid_vgg16',
+          'kid_vgg16': 'kid_vgg16'}
   for metric in config.eval.test_sample_metrics:  # the sample metrics reached results.json
     assert keys[metric] in results['metrics'], metric
     assert keys[metric] in results['reference']['real_vs_real'], metric

@@ -14,6 +14,10 @@ $GENLAB_CACHE/pretrained/classifier_mnist), the in-domain stand-in for Inception
   parzen            Goodfellow et al. 2014 Gaussian-window log-likelihood in pixel space:
                     sigma by cross-validation on data.eval_split, mean and standard error on
                     data.test_split (final evaluation only)
+  fid_vgg16         for natural images, where the digit classifier does not apply: FID and
+  kid_vgg16         KID (Binkowski et al. 2018, and its std over subsets) in ImageNet VGG16
+                    features (genlab/metrics/vgg_features.py, images resized to
+                    eval.vgg_feature_size); not Inception's, so not comparable with papers'
 
 `reference()` computes the same numbers with real training images in place of samples
 (real-vs-real, train vs test split), so every figure can be read against what real data
@@ -31,8 +35,10 @@ from genlab.errors import UserError
 from genlab.metrics import parzen as parzen_lib
 from genlab.metrics import sample_quality
 
-SAMPLE_METRICS = ('fid', 'classifier_score', 'coverage', 'precision_recall', 'parzen')
+SAMPLE_METRICS = ('fid', 'classifier_score', 'coverage', 'precision_recall', 'parzen',
+                  'fid_vgg16', 'kid_vgg16')
 _NEEDS_CLASSIFIER = ('fid', 'classifier_score', 'coverage', 'precision_recall')
+_NEEDS_VGG = ('fid_vgg16', 'kid_vgg16')
 
 Draw = Callable[[int], np.ndarray]  # n -> float32 images (n, H, W, C) in [0, 1]
 
@@ -62,6 +68,7 @@ class SampleMetrics:
       raise UserError('config.eval.num_metric_samples must be >= 2, eval.parzen_samples and '
                       'eval.precision_recall_k >= 1.')
     self._classifier = None
+    self._vgg = None
     self._images: dict[str, np.ndarray] = {}
     self._labels: dict[str, np.ndarray] = {}
     self._features: dict[str, tuple] = {}
@@ -72,9 +79,12 @@ class SampleMetrics:
 
   # -- inputs --------------------------------------------------------------------------------
   def prepare(self) -> None:
-    """Loads (or first trains) the classifier, so a bad setup fails before training."""
+    """Loads (or first trains) the classifier and the VGG16 weights, so a bad setup fails
+    before training."""
     if set(self.eval_names + self.test_names) & set(_NEEDS_CLASSIFIER):
       self.classifier  # pylint: disable=pointless-statement
+    if set(self.eval_names + self.test_names) & set(_NEEDS_VGG):
+      self.vgg  # pylint: disable=pointless-statement
 
   @property
   def classifier(self):
@@ -116,6 +126,24 @@ class SampleMetrics:
       self._features[role] = self.classifier.embed(self.real_images(role))
     return self._features[role]
 
+  @property
+  def vgg(self):
+    if self._vgg is None:
+      from genlab.metrics import vgg_features  # pylint: disable=g-import-not-at-top
+      self._vgg = vgg_features.VGGFeatures(int(self.config.eval.get('vgg_feature_size', 224)))
+    return self._vgg
+
+  def _vgg_metrics(self, names, fake_images, role):
+    if ('vgg', role) not in self._features:
+      self._features[('vgg', role)] = self.vgg.embed(self.real_images(role)[:self.num_samples])
+    real, fake = self._features[('vgg', role)], self.vgg.embed(fake_images)
+    out = {}
+    if 'fid_vgg16' in names:
+      out['fid_vgg16'] = sample_quality.fid(fake, real)
+    if 'kid_vgg16' in names:
+      out['kid_vgg16'], out['kid_vgg16_std'] = sample_quality.kid(fake, real)
+    return out
+
   # -- metrics -------------------------------------------------------------------------------
   def _classifier_metrics(self, names, fake_images, role):
     out = {}
@@ -150,6 +178,8 @@ class SampleMetrics:
     samples = draw(n)
     if set(names) & set(_NEEDS_CLASSIFIER):
       out.update(self._classifier_metrics(names, samples[:self.num_samples], role))
+    if set(names) & set(_NEEDS_VGG):
+      out.update(self._vgg_metrics(names, samples[:self.num_samples], role))
     if 'parzen' in names:
       out.update(self._parzen(samples[:self.parzen_samples]))
     return out
