@@ -240,12 +240,7 @@ def load_params() -> dict:
   """
   cached = packages.cache_dir('pretrained', NPZ_NAME)
   if cached.exists():
-    try:
-      with np.load(cached, allow_pickle=False) as npz:
-        flat = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as e:
-      raise UserError(f'{cached} is not a readable params file ({e}): delete it to convert '
-                      'the weights again.') from None
+    flat = weight_files.load_cached_npz(cached, sources.EFFICIENTNET_LITE0.file)
     check_shapes(flat, cached)
   else:
     path = sources.package_file(sources.EFFICIENTNET_LITE0, WEIGHTS_MEMBER)

