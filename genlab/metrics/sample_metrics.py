@@ -4,7 +4,8 @@ At each eval (on data.eval_split) and at the end (on data.test_split) the traine
 samples with the method's `sample` and calls `SampleMetrics.evaluate`. Features and class
 probabilities come from genlab's own digit classifier (configs/classifier_mnist.py, trained
 into config.eval.classifier_workdir first when it is missing; by default into the genlab cache,
-$GENLAB_CACHE/pretrained/classifier_mnist), the in-domain stand-in for Inception. Names (config.eval.sample_metrics / test_sample_metrics):
+$GENLAB_CACHE/pretrained/classifier_mnist), the in-domain stand-in for Inception. Names
+(config.eval.sample_metrics / test_sample_metrics):
 
   fid               Frechet distance of classifier features, samples vs the split
   classifier_score  exp E KL(p(y|x) || p(y)), the Inception-score analogue (and its std)

@@ -43,6 +43,7 @@ import os
 from typing import Sequence
 
 import flax.linen as nn
+from flax import traverse_util
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -154,29 +155,8 @@ def param_shapes() -> dict[str, tuple[int, ...]]:
   """{'block2/expand/kernel': shape, ...} of the module's params (no compute)."""
   shapes = jax.eval_shape(EfficientNetLite0().init, jax.random.key(0),
                           jnp.zeros((1, 224, 224, 3), jnp.float32))
-  return {'/'.join(k): tuple(v.shape)
-          for k, v in _flatten(shapes['params']).items()}
-
-
-def _flatten(tree, prefix=()):
-  flat = {}
-  for key, value in tree.items():
-    if isinstance(value, dict) or hasattr(value, 'items'):
-      flat.update(_flatten(value, prefix + (key,)))
-    else:
-      flat[prefix + (key,)] = value
-  return flat
-
-
-def _unflatten(flat: dict[str, np.ndarray]) -> dict:
-  tree = {}
-  for name, value in flat.items():
-    *path, leaf = name.split('/')
-    node = tree
-    for part in path:
-      node = node.setdefault(part, {})
-    node[leaf] = jnp.asarray(value)
-  return tree
+  return {k: tuple(v.shape)
+          for k, v in traverse_util.flatten_dict(shapes['params'], sep='/').items()}
 
 
 def _fold(state, conv, bn):
@@ -221,16 +201,8 @@ def convert(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def check_shapes(flat: dict[str, np.ndarray], origin) -> None:
   """UserError unless `flat` has exactly the module's params, each of the module's shape."""
-  expected = param_shapes()
-  problems = [f'{k}: expected {expected[k]}, got {tuple(flat[k].shape)}'
-              for k in expected if k in flat and tuple(flat[k].shape) != expected[k]]
-  problems += [f'{k}: expected {expected[k]}, missing' for k in expected if k not in flat]
-  problems += [f'{k}: not in the model, got {tuple(flat[k].shape)}'
-               for k in flat if k not in expected]
-  if problems:
-    shown = '; '.join(problems[:6]) + ('; ...' if len(problems) > 6 else '')
-    raise UserError(f'{origin} does not fit EfficientNet-Lite0 ({len(problems)} '
-                    f'parameter(s)): {shown}. Delete it to convert the weights again.')
+  weight_files.check_shapes(flat, param_shapes(), origin, 'EfficientNet-Lite0',
+                            'Delete it to convert the weights again.', extra_ok=False)
 
 
 def load_params() -> dict:
@@ -248,7 +220,8 @@ def load_params() -> dict:
     check_shapes(flat, path)
     cached.parent.mkdir(parents=True, exist_ok=True)
     weight_files.save_npz(cached, flat)
-  return {'params': _unflatten(flat)}
+  return {'params': traverse_util.unflatten_dict(
+      {k: jnp.asarray(v) for k, v in flat.items()}, sep='/')}
 
 
 def imagenet_labels() -> list[str]:

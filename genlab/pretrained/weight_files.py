@@ -163,6 +163,20 @@ def load_torch_legacy(path) -> dict[str, np.ndarray]:
   return {name: tensor.array() for name, tensor in state.items()}
 
 
+def check_shapes(flat: dict[str, np.ndarray], expected: dict[str, tuple], origin, network: str,
+                 remedy: str, extra_ok: bool = True) -> None:
+  """One UserError listing every parameter of `expected` that `flat` lacks or holds in another
+  shape (and, unless `extra_ok`, every one it has that the network lacks)."""
+  problems = [f'{k}: expected {shape}, got '
+              f'{tuple(flat[k].shape) if k in flat else "missing"}'
+              for k, shape in expected.items() if k not in flat or flat[k].shape != shape]
+  if not extra_ok:
+    problems += [f'{k}: not in the network, got {tuple(flat[k].shape)}'
+                 for k in flat if k not in expected]
+  if problems:
+    raise UserError(f'{origin} does not fit {network} ({"; ".join(problems)}): {remedy}')
+
+
 def load_cached_npz(path, rebuilt_from: str) -> dict[str, np.ndarray]:
   """{name: array} of a converted network in the cache (read without pickle); a damaged file
   is one line saying to delete it, since it is rebuilt from `rebuilt_from`."""
