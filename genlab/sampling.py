@@ -41,6 +41,12 @@ def sample(config: ml_collections.ConfigDict, workdir: str, num_samples: int,
   if text_options:
     raise UserError(f'--{"/--".join(sorted(text_options))} apply to language models only; '
                     f'{config.method!r} takes --num_samples and --output.')
+  images = run.result_images(state)
+  if images is not None:  # A data-free method: its current images, all of them.
+    if jax.process_index() == 0:
+      files.write_npz(output, samples=images, step=int(parallel.to_host(state.step)),
+                      seed=config.seed)
+    return output
   if run.method.sample is None and run.method.reconstruct is not None:
     return _write_reconstructions(run, state, num_samples, output)
   samples = run.draw(state, jax.random.fold_in(run.base_key, train.SAMPLE_TAG), num_samples, chunk)

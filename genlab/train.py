@@ -35,6 +35,7 @@ from genlab import methods
 from genlab import parallel
 from genlab import run_config
 from genlab import signals
+from genlab import viz
 from genlab import workdir as workdir_lib
 from genlab import writers
 from genlab.errors import UserError
@@ -71,9 +72,10 @@ class _Run:
     self.replicated = parallel.replicated(self.mesh)
     self.sharded = parallel.data_sharded(self.mesh)
     self.base_key = jax.random.key(config.seed)
-    self.eval_batch_size = config.get('eval', {}).get('batch_size', config.batch_size)
-    parallel.check_batch_size(config.batch_size, self.mesh)
-    parallel.check_batch_size(self.eval_batch_size, self.mesh, 'eval.batch_size')
+    self.eval_batch_size = config.get('eval', {}).get('batch_size', config.get('batch_size'))
+    if not data_lib.is_data_free(config):  # Data-free batches are {}: nothing to shard.
+      parallel.check_batch_size(config.batch_size, self.mesh)
+      parallel.check_batch_size(self.eval_batch_size, self.mesh, 'eval.batch_size')
     self.sample_metrics = sample_metrics_lib.make(config, self.data_info)
 
   # -- state -----------------------------------------------------------------------------
@@ -98,7 +100,8 @@ class _Run:
     def step(state, batch, index):
       key = jax.random.fold_in(jax.random.fold_in(self.base_key, _EVAL_TAG), index)
       sums = dict(fn(state, batch, key))
-      sums.setdefault('_count', jnp.sum(batch['mask']))
+      # A batch without a mask (data-free methods' {}) counts as one example.
+      sums.setdefault('_count', jnp.sum(batch['mask']) if 'mask' in batch else jnp.float32(1))
       return sums
     return jax.jit(step, in_shardings=(self.replicated, self.sharded, None),
                    out_shardings=self.replicated)
@@ -183,11 +186,23 @@ class _Run:
     writer.images(step, pictures, folder='analysis', stamp=False)
     return {k: float(v) for k, v in metrics.items()}
 
+  def result_images(self, state) -> Optional[np.ndarray]:
+    """The method's `result` (the images it optimises) on the host, or None."""
+    if self.method.result is None:
+      return None
+    return np.asarray(parallel.to_host(jax.jit(self.method.result)(state)), np.float32)
+
   def test_results(self, state, step: int, extra: dict, writer: writers.Writer) -> dict:
-    """The final evaluation on the test split, as results.json holds it (not written here)."""
+    """The final evaluation on the test split, as results.json holds it (not written here),
+    and the method's result images as result.png at full resolution."""
     metrics = self.evaluate(state, self.config.data.test_split, self.test_step)
     metrics.update(self.sample_quality(state, 'test'))
     metrics.update(self.analysis(state, step, writer))
+    images = self.result_images(state)
+    if images is not None:
+      grid = images[0] if len(images) == 1 else viz.image_grid(
+          images, ncols=int(np.ceil(np.sqrt(len(images)))))
+      writer.images(step, {'result': grid}, folder='', stamp=False)
     if self.sample_metrics is not None and self.sample_metrics.test_names:
       extra = dict(extra, reference={'real_vs_real': self.sample_metrics.reference(),
                                      'note': 'the test metrics with real training images in '

@@ -74,6 +74,12 @@ def save_png(path: str, grid_HxWxC: np.ndarray, scale: int = 1) -> None:
   Image.fromarray(pixels).save(path)
 
 
+def load_png(path: str) -> np.ndarray:
+  """A PNG that save_png wrote, back as float32 (H, W, 3) RGB in [0, 1]."""
+  with Image.open(path) as image:
+    return np.asarray(image.convert('RGB'), np.float32) / 255.0
+
+
 def scatter_codes(codes_Nx2: np.ndarray, labels_N: np.ndarray, title: str = '',
                   size_px: int = 480) -> np.ndarray:
   """A scatter plot of 2-D codes coloured by label (tab10, with a legend) -> (H, W, 3)."""

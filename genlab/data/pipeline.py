@@ -22,6 +22,25 @@ from genlab.data import text as text_lib
 from genlab.errors import UserError
 
 _BINARIZE = ('none', 'dynamic', 'static')
+# config.dataset of methods that optimise their own inputs through a fixed network (style
+# transfer, DeepDream, class visualisation): no splits; every training batch is {} and the
+# one eval batch is {} (the method's eval_step reports its own '_count').
+NO_DATA = 'none'
+
+
+def is_data_free(config) -> bool:
+  return config.get('dataset', None) == NO_DATA
+
+
+class _NoBatches:
+  """Random-access sequence of empty batches: the position still counts steps, so a data-free
+  run saves and restores its iterator like any other."""
+
+  def __len__(self) -> int:
+    return sys.maxsize
+
+  def __getitem__(self, step: int) -> dict:
+    return {}
 _PERM_TAG, _DYNAMIC_TAG = 0x9E3779B9, 0x7F4A7C15  # Separate random streams for order and noise.
 
 
@@ -120,6 +139,9 @@ def split_arrays(config, role: str) -> dict[str, np.ndarray]:
   binarizes, 'label': int32 (N,)}, held-out classes removed except from the test split."""
   if text_lib.is_text(config):
     return text_lib.split_arrays(config, role)
+  if is_data_free(config):
+    raise UserError(f'config.dataset={NO_DATA!r} has no {role!r} split: method '
+                    f'{config.get("method")!r} optimises images through a fixed network.')
   s = settings(config)
   images, labels, scale = _split_arrays(s, s['splits'][role], binarized=True)
   return {'image': images.astype(np.float32) * np.float32(scale),
@@ -211,6 +233,8 @@ def train_iterator(config, *, process_index: int = 0, process_count: int = 1) ->
   if text_lib.is_text(config):
     return text_lib.train_iterator(config, process_index=process_index,
                                    process_count=process_count)
+  if is_data_free(config):
+    return TrainIterator(grain.MapDataset.source(_NoBatches()))
   s = settings(config)
   global_batch = config.get('batch_size', None)
   local_batch_size(global_batch, process_count)
@@ -243,6 +267,8 @@ def eval_batches(config, split: str, batch_size: int, *, process_index: int = 0,
   if text_lib.is_text(config):
     return text_lib.eval_batches(config, split, batch_size, process_index=process_index,
                                   process_count=process_count)
+  if is_data_free(config):
+    return iter([{}])
   s = settings(config)
   local = local_batch_size(batch_size, process_count, what='eval batch_size')
   if not 0 <= process_index < process_count:
@@ -272,6 +298,9 @@ def get_info(config) -> source_lib.DataInfo:
   """
   if text_lib.is_text(config):
     return text_lib.get_info(config)
+  if is_data_free(config):
+    return source_lib.DataInfo(name=NO_DATA, image_shape=(), num_classes=0,
+                               num_examples={'train': 0, 'eval': 0, 'test': 0})
   s = settings(config)
   shapes, classes, sizes = set(), set(), {}
   for role, split in s['splits'].items():

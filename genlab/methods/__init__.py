@@ -1,7 +1,8 @@
 """Method families, found by name: `config.method = 'vae'` -> `genlab.methods.vae`.
 
 Every method module exposes `make(config, data_info) -> Method`, and may set `DATA = 'text'`
-(default 'images': what it trains on) and `CONFIG_RANGES` (the ranges of its own config keys,
+or `DATA = 'none'` (default 'images': what it trains on; 'none' for methods that optimise
+their own images through a fixed network, which take `config.dataset = 'none'`) and `CONFIG_RANGES` (the ranges of its own config keys,
 genlab/config_checks.py). The trainer never imports a method any other way, and never knows
 the objective: it only calls the functions below.
 
@@ -71,6 +72,11 @@ class Method:
   # --temperature, --length, --top_k, --top_p (None = the config's). visualize may then
   # return strings too: they are written as samples/<name>_<step>.txt and TensorBoard text.
   generate_text: Optional[Callable[..., list[str]]] = None
+  # For methods whose state is the image(s) they optimise (style transfer, DeepDream, class
+  # visualisation): state -> float32 (N, H, W, C) in [0, 1], the current images at full
+  # resolution. The final evaluation writes them as WORKDIR/result.png (one image, or a grid
+  # of N), and --mode=sample writes them, all N, as 'samples'.
+  result: Optional[Callable[[Any], jax.Array]] = None
 
 
 def map_chunks(fn: Callable[[np.ndarray, int], Any], x: np.ndarray, chunk: int = 1000):
@@ -110,11 +116,15 @@ def check_config(config):
   wants = getattr(module, 'DATA', 'images')
   dataset = config.get('dataset', None)
   if isinstance(dataset, str) and dataset:
-    has = 'text' if data_lib.is_text_dataset(dataset) else 'images'
+    has = ('none' if dataset == data_lib.NO_DATA else
+           'text' if data_lib.is_text_dataset(dataset) else 'images')
     if has != wants:
       fix = {'text': 'a text data set (shakespeare, text:PATH)',
              'images': 'an image data set (mnist5k, digits, ...), or use a language-model '
-                       'config such as configs/lstm_char_shakespeare.py'}[wants]
+                       'config such as configs/lstm_char_shakespeare.py',
+             'none': f'--config.dataset={data_lib.NO_DATA} (it optimises images through a '
+                     'fixed network; its inputs are config keys such as content and style)'
+             }[wants]
       raise UserError(f'config.dataset={dataset!r} is {has}, but method {config.method!r} '
                       f'trains on {wants}: give {fix}.')
   return module
