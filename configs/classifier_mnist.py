@@ -2,8 +2,9 @@
 
 A small VGG-style convnet (two stages of one 3x3 conv + 2x2 max-pool, 32 and 64 channels,
 then a 128-unit embedding layer, dropout 0.5) trained with AdamW, a cosine schedule and
-random +-2 pixel translations on the 4,000 training digits. genlab/metrics/embedding.py
-loads it (FID, classifier score, precision/recall on generated digits).
+random +-2 pixel translations on the 4,000 training digits. genlab/pretrained/digit_classifier.py
+trains it on first use (into the genlab cache) and loads it for FID, the classifier score and
+precision/recall on generated digits.
 
   python run.py --config configs/classifier_mnist.py --workdir runs/classifier_mnist
   Measured (2-core CPU, shared, load 5-7): test accuracy 99.0% (495/500), validation 98.6%,

@@ -4,7 +4,7 @@ FID (Heusel et al. 2017), the classifier score (Salimans et al. 2016) and precis
 embed images with a network trained on real data, as Inception is for natural images; for
 digits genlab trains this small convnet (genlab/models/classifier.py) itself. It is a method
 like any other, so `python run.py --config configs/classifier_mnist.py` trains, evaluates and
-checkpoints it, and genlab/metrics/embedding.py loads it back.
+checkpoints it, and genlab/pretrained/digit_classifier.py exports and loads it back.
 
   train_step  means over the batch: loss (cross-entropy, with label smoothing if configured),
               accuracy (on the augmented batch, dropout on), grad_norm, learning_rate

@@ -2,10 +2,10 @@
 
 At each eval (on data.eval_split) and at the end (on data.test_split) the trainer draws
 samples with the method's `sample` and calls `SampleMetrics.evaluate`. Features and class
-probabilities come from genlab's own digit classifier (configs/classifier_mnist.py, trained
-into config.eval.classifier_workdir first when it is missing; by default into the genlab cache,
-$GENLAB_CACHE/pretrained/classifier_mnist), the in-domain stand-in for Inception. Names
-(config.eval.sample_metrics / test_sample_metrics):
+probabilities come from genlab's own digit classifier (genlab/pretrained/digit_classifier.py:
+configs/classifier_mnist.py[:eval.classifier_arg], trained into eval.classifier_workdir first
+when it is missing; by default into the genlab cache, $GENLAB_CACHE/pretrained/classifier_mnist),
+the in-domain stand-in for Inception. Names (config.eval.sample_metrics / test_sample_metrics):
 
   fid               Frechet distance of classifier features, samples vs the split
   classifier_score  exp E KL(p(y|x) || p(y)), the Inception-score analogue (and its std)
@@ -35,6 +35,7 @@ from genlab import log
 from genlab.errors import UserError
 from genlab.metrics import parzen as parzen_lib
 from genlab.metrics import sample_quality
+from genlab.pretrained import digit_classifier
 
 SAMPLE_METRICS = ('fid', 'classifier_score', 'coverage', 'precision_recall', 'parzen',
                   'fid_vgg16', 'kid_vgg16')
@@ -90,16 +91,14 @@ class SampleMetrics:
   @property
   def classifier(self):
     if self._classifier is None:
-      from genlab.metrics import embedding  # pylint: disable=g-import-not-at-top
       ev = self.config.eval
-      arg = ev.get('classifier_arg', '') or None
-      workdir = ev.get('classifier_workdir', '') or embedding.default_workdir(arg)
-      self._classifier = embedding.ensure_classifier(workdir, arg,
-                                                     data_dir=self.config.get('data_dir'))
+      self._classifier = digit_classifier.load(
+          ev.get('classifier_arg', '') or None, workdir=ev.get('classifier_workdir', '') or None,
+          data_dir=self.config.get('data_dir'))
       want, have = tuple(self._classifier.image_shape), tuple(self.data_info.image_shape)
       if want != have:
         raise UserError(
-            f'The metric classifier in {workdir} takes {want} images but data '
+            f'The metric classifier in {self._classifier.workdir} takes {want} images but data '
             f"set '{self.data_info.name}' has {have}: the classifier-based metrics are for "
             'digits; set --config.eval.sample_metrics=() and test_sample_metrics=() (or '
             "('parzen',)), or point eval.classifier_workdir at a classifier of this data.")

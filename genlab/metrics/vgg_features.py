@@ -1,11 +1,11 @@
 """ImageNet VGG16 features for natural-image sample metrics (`fid_vgg16`, `kid_vgg16`).
 
-The digit classifier (embedding.py) does not apply to CIFAR-10 or CelebA, and Inception's
-weights do not ship in any package here; VGG16's do (genlab/pretrained/vgg.py). A feature is
-the spatial mean of relu5_3 (512-d) of the image resized to `size` x `size` (bilinear,
-antialiased): 224, VGG's training resolution, by default. The numbers are comparable between
-genlab models at the same size and sample count, and are named so that nobody mistakes them
-for Inception FID/KID.
+The digit classifier (genlab/pretrained/digit_classifier.py) does not apply to CIFAR-10 or
+CelebA, and Inception's weights do not ship in any package here; VGG16's do
+(genlab/pretrained/vgg.py). A feature is the spatial mean of relu5_3 (512-d) of the image
+resized to `size` x `size` (bilinear, antialiased): 224, VGG's training resolution, by
+default. The numbers are comparable between genlab models at the same size and sample count,
+and are named so that nobody mistakes them for Inception FID/KID.
 """
 from __future__ import annotations
 
