@@ -95,8 +95,10 @@ class Problem:
   """What a family optimises. `objective(k, image, key) -> (loss, metrics)` at scale k;
   `init(key) -> image` of scale 0; `grow(k, image) -> image` of scale k from scale k-1's;
   `clip` keeps pixels in [0, 1] after each step (not for L-BFGS, whose curvature pairs a
-  projection would corrupt: its result is clipped instead); `show(images) -> images` maps the
-  optimised images to what the result is (e.g. luminance back to colour)."""
+  projection would corrupt: its result is clipped instead); `project(step, image) -> image`
+  changes the image after the optimiser's step of `step` (e.g. a blur every few steps; L-BFGS
+  refuses it for the same reason); `show(images) -> images` maps the optimised images to what
+  the result is (e.g. luminance back to colour)."""
   sizes: Sequence[tuple[int, int]]
   objective: Callable[[int, jax.Array, jax.Array], tuple[jax.Array, dict]]
   init: Callable[[jax.Array], jax.Array]
@@ -104,6 +106,7 @@ class Problem:
   clip: bool = True
   show: Optional[Callable[[jax.Array], jax.Array]] = None
   stochastic: bool = False  # the objective draws from `key` (jitter): L-BFGS refuses it
+  project: Optional[Callable[[jax.Array, jax.Array], jax.Array]] = None
 
 
 def build(config, problem: Problem, **extra: Any) -> Method:
@@ -113,6 +116,10 @@ def build(config, problem: Problem, **extra: Any) -> Method:
     raise UserError('config.optimizer.name=lbfgs needs a deterministic objective, but this '
                     'config jitters the image each step: use adam or normalized_sgd, or turn '
                     'the jitter off.')
+  if lbfgs and problem.project is not None:
+    raise UserError('config.optimizer.name=lbfgs cannot follow an image that is changed '
+                    'between its steps (a blur every few steps corrupts its curvature pairs): '
+                    'use adam or normalized_sgd, or turn the blur off.')
   num_scales = len(problem.sizes)
   ends = scale_ends(int(config.num_train_steps), num_scales)
   clip = problem.clip and not lbfgs
@@ -146,6 +153,8 @@ def build(config, problem: Problem, **extra: Any) -> Method:
       x = optax.apply_updates(x, updates)
       if clip:
         x = jnp.clip(x, 0.0, 1.0)
+      if problem.project is not None:
+        x = problem.project(state.step, x)
       images = list(state.images)
       opt_states = list(state.opt_states)
       images[k], opt_states[k] = x, opt_state

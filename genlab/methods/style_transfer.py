@@ -40,7 +40,7 @@ CONFIG_RANGES = {
     'image_size': count(), 'style_scale': positive(), 'scales.num': count(),
     'scales.factor': positive(), 'loss.content_weight': non_negative(),
     'loss.style_weight': non_negative(), 'loss.tv_weight': non_negative(),
-    'loss.style_layer_weights': non_negative(), 'style_weights': non_negative(),
+    'loss.style_layer_weights': non_negative(), 'optimizer.memory_size': count(),
 }
 INITS = ('content', 'noise')
 COLORS = ('style', 'luminance', 'histogram')
@@ -124,7 +124,7 @@ def _images(config):
   style_side = max(1, round(size * float(config.get('style_scale', 1.0))))
   styles = [photos.load(s, max_side=style_side) for s in specs]
   weights = np.asarray(config.get('style_weights', ()) or [1.0] * len(styles), np.float64)
-  if len(weights) != len(styles) or weights.sum() <= 0:
+  if len(weights) != len(styles) or weights.sum() <= 0 or np.any(weights < 0):
     raise UserError(f'config.style_weights={tuple(weights)} must give one non-negative weight '
                     f'per style image ({len(styles)}), not all zero.')
   shape = content.shape[:2] if content is not None else (size, size)
