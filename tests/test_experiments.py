@@ -92,3 +92,16 @@ def test_char_lstm_shakespeare_smoke_prints_ngrams_beside_lstms(data_dir, tmp_pa
   for t in ('0.2', '0.5', '1.0', '1.2'):
     assert f'--- temperature {t}' in lines
   assert len(json.load(open(tmp_path / 'summary.json'))) == 3
+
+
+@pytest.mark.slow  # 2-4 min of compiling 12 small runs
+def test_gatys2016_reproduce_smoke_writes_the_grid_textures_and_strip(tmp_path):
+  proc = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'experiments', 'gatys2016_style', 'reproduce.py'),
+       '--smoke', f'--workdir_root={tmp_path}'], cwd=ROOT, capture_output=True, text=True,
+      timeout=900, env=dict(os.environ, JAX_PLATFORMS='cpu'))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  for name in ('grid.png', 'textures.png', 'strip.png'):
+    assert (tmp_path / name).is_file(), name
+  rows = [l for l in proc.stdout.splitlines() if ' x ' in l or l.startswith('texture ')]
+  assert len(rows) == 12, proc.stdout
