@@ -10,6 +10,8 @@ Options: `color` ('style' | 'luminance' | 'histogram', Gatys et al. 2017), sever
 (`style=("a", "b")` with `style_weights`), `init='noise'`, `scales.num` > 1 (coarse to fine),
 `optimizer.name='adam'`, `network.name='vgg19'` with `network.weights=PATH` (the paper's).
 """
+import ml_collections
+
 from genlab import config_defaults
 
 
@@ -34,7 +36,9 @@ def get_config(arg=None):
                 style_layers=('relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'),
                 style_layer_weights=(0.2, 0.2, 0.2, 0.2, 0.2),
                 content_weight=1.0, style_weight=1e8, tv_weight=0.0)
-  c.optimizer = dict(name='lbfgs', memory_size=10, learning_rate=None)
+  # learning_rate None: L-BFGS's step is its line search's (give one for adam: 0.02).
+  c.optimizer = dict(name='lbfgs', memory_size=10,
+                     learning_rate=ml_collections.FieldReference(None, field_type=float))
   config_defaults.set_schedule(c, batch_size=1, num_train_steps=300, log_every=10,
                                eval_every=50, checkpoint_every=50)
   if arg.smoke:

@@ -6,6 +6,8 @@ pooling, as the paper does. The result is image_size x image_size.
   python run.py --config configs/texture_synthesis.py --config.style=skimage:brick
   python run.py --config configs/texture_synthesis.py:smoke      # 32 px, a few steps
 """
+import ml_collections
+
 from genlab import config_defaults
 
 
@@ -27,7 +29,9 @@ def get_config(arg=None):
                 style_layers=('relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'),
                 style_layer_weights=(0.2, 0.2, 0.2, 0.2, 0.2),
                 content_weight=0.0, style_weight=1.0, tv_weight=0.0)
-  c.optimizer = dict(name='lbfgs', memory_size=10, learning_rate=None)
+  # learning_rate None: L-BFGS's step is its line search's (give one for adam: 0.02).
+  c.optimizer = dict(name='lbfgs', memory_size=10,
+                     learning_rate=ml_collections.FieldReference(None, field_type=float))
   config_defaults.set_schedule(c, batch_size=1, num_train_steps=300, log_every=10,
                                eval_every=50, checkpoint_every=50)
   if arg.smoke:
