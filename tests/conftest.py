@@ -69,6 +69,32 @@ def square_photo(name, size):
   return transform.resize(im, (size, size), anti_aliasing=True).astype(np.float32)
 
 
+def resume_matches(config, straight, tmp_path, last_step, num_samples):
+  """A copy of the finished run in `straight`, its checkpoint of `last_step` and results.json
+  removed, resumed with `config`: its result.png, --mode=sample file and results.json must
+  equal the straight run's. Returns the straight run's samples."""
+  import json  # pylint: disable=g-import-not-at-top
+  import shutil  # pylint: disable=g-import-not-at-top
+  from genlab import sampling, train  # pylint: disable=g-import-not-at-top
+  resumed = os.path.join(str(tmp_path), 'resumed')
+  shutil.copytree(straight, resumed)
+  shutil.rmtree(os.path.join(resumed, 'checkpoints', str(last_step)))
+  os.remove(os.path.join(resumed, 'results.json'))
+  train.train_and_evaluate(config, resumed)
+  def read(*path):
+    with open(os.path.join(*path), 'rb') as f:
+      return f.read()
+  assert read(straight, 'result.png') == read(resumed, 'result.png')
+  a = sampling.sample(config, straight, num_samples, os.path.join(str(tmp_path), 'a.npz'))
+  b = sampling.sample(config, resumed, num_samples, os.path.join(str(tmp_path), 'b.npz'))
+  with np.load(a) as x, np.load(b) as y:
+    np.testing.assert_array_equal(x['samples'], y['samples'])
+    samples = x['samples']
+  assert (json.loads(read(resumed, 'results.json'))['metrics']
+          == json.loads(read(straight, 'results.json'))['metrics'])
+  return samples
+
+
 def run_cli(*args, env=None, timeout=600, check=False):
   """Runs `python run.py ARGS` from the repo root; returns the CompletedProcess."""
   full_env = dict(os.environ, **(env or {}))
