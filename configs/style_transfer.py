@@ -6,6 +6,9 @@ style photo's; average pooling, as the paper does; the optimisation starts from 
   python run.py --config configs/style_transfer.py --config.content=skimage:chelsea \
       --config.style=skimage:immunohistochemistry
   python run.py --config configs/style_transfer.py:smoke         # 32 px, a few steps
+Measured (this 2-core CPU, CI running beside it): 300 iterations in 9 min 28 s (1.1 s each
+idle), content loss 2.48e4, style loss 1.89e-4; result.png is the cat with its fur redrawn
+in the stain's brown membrane strokes and blue nuclei around it.
 Options: `color` ('style' | 'luminance' | 'histogram', Gatys et al. 2017), several styles
 (`style=("a", "b")` with `style_weights`), `init='noise'`, `scales.num` > 1 (coarse to fine),
 `optimizer.name='adam'`, `network.name='vgg19'` with `network.weights=PATH` (the paper's).
