@@ -200,9 +200,7 @@ class _Run:
     metrics.update(self.analysis(state, step, writer))
     images = self.result_images(state)
     if images is not None:
-      grid = images[0] if len(images) == 1 else viz.image_grid(
-          images, ncols=int(np.ceil(np.sqrt(len(images)))))
-      writer.images(step, {'result': grid}, folder='', stamp=False)
+      writer.images(step, {'result': viz.square_grid(images)}, folder='', stamp=False)
     if self.sample_metrics is not None and self.sample_metrics.test_names:
       extra = dict(extra, reference={'real_vs_real': self.sample_metrics.reference(),
                                      'note': 'the test metrics with real training images in '

@@ -74,6 +74,14 @@ def save_png(path: str, grid_HxWxC: np.ndarray, scale: int = 1) -> None:
   Image.fromarray(pixels).save(path)
 
 
+def square_grid(images_NxHxWxC: np.ndarray) -> np.ndarray:
+  """One image as it is, several as a near-square grid (ceil(sqrt(N)) columns)."""
+  images = np.asarray(images_NxHxWxC)
+  if len(images) == 1:
+    return images[0]
+  return image_grid(images, ncols=int(math.ceil(math.sqrt(len(images)))))
+
+
 def load_png(path: str) -> np.ndarray:
   """A PNG that save_png wrote, back as float32 (H, W, 3) RGB in [0, 1]."""
   with Image.open(path) as image:

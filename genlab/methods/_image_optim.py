@@ -205,10 +205,7 @@ def build(config, problem: Problem, **extra: Any) -> Method:
 
   def visualize(state, key, batch):
     del key, batch
-    images = np.asarray(result_fn(state))
-    grid = images[0] if len(images) == 1 else viz.image_grid(
-        images, ncols=int(np.ceil(np.sqrt(len(images)))))
-    return {'current': grid}
+    return {'current': viz.square_grid(np.asarray(result_fn(state)))}
 
   return Method(init=init, train_step=train_step, eval_step=eval_step, result=result,
                 visualize=visualize, **extra)
