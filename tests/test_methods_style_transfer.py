@@ -48,9 +48,9 @@ def test_gram_and_style_loss_are_the_papers_equations_4_and_5_at_equal_sizes():
 
 def test_total_variation_of_a_constant_is_zero_and_of_a_step_its_jump():
   x = np.zeros((1, 4, 4, 1), np.float32)
-  assert float(st.total_variation(x)) == 0.0
+  assert float(_image_optim.total_variation(x)) == 0.0
   x[:, :, 2:] = 1.0  # one vertical edge, 4 rows long
-  assert float(st.total_variation(x)) == pytest.approx(4.0)
+  assert float(_image_optim.total_variation(x)) == pytest.approx(4.0)
 
 
 def test_colour_matching_gives_the_style_the_contents_mean_and_covariance():

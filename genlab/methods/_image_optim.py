@@ -61,6 +61,23 @@ def resize(images_NxHxWxC, hw: tuple[int, int]):
   return jax.image.resize(images_NxHxWxC, (n, *hw, c), method='linear', antialias=True)
 
 
+def jitter(x_NxHxWxC, key, max_shift: int):
+  """x rolled by (dy, dx), each uniform in [-max_shift, max_shift] (DeepDream's np.roll in
+  dream.ipynb's make_step); the gradient reaches the unrolled pixels."""
+  if max_shift <= 0:
+    return x_NxHxWxC
+  shift = jax.random.randint(key, (2,), -max_shift, max_shift + 1)
+  return jnp.roll(x_NxHxWxC, (shift[0], shift[1]), axis=(1, 2))
+
+
+def total_variation(x_NxHxWxC):
+  """sum of squared differences between neighbouring pixels (Mahendran & Vedaldi 2015, Eq. 5
+  with beta = 2), per image summed over the batch."""
+  dy = x_NxHxWxC[:, 1:] - x_NxHxWxC[:, :-1]
+  dx = x_NxHxWxC[:, :, 1:] - x_NxHxWxC[:, :, :-1]
+  return jnp.sum(dy ** 2) + jnp.sum(dx ** 2)
+
+
 def _scale_by_mean_abs(eps: float = 1e-8) -> optax.GradientTransformation:
   """g -> g / mean|g| per image (Mordvintsev et al. 2015's DeepDream step), so the step size
   is in pixels whatever the layer's scale."""

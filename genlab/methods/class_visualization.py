@@ -47,7 +47,6 @@ import numpy as np
 from genlab.config_checks import Range, count, natural, non_negative, positive
 from genlab.errors import UserError, one_of
 from genlab.methods import _image_optim, section
-from genlab.methods import style_transfer
 
 DATA = 'none'
 CONFIG_RANGES = {
@@ -145,14 +144,6 @@ def gaussian_blur(x_NxHxWxC, sigma: float):
   return sum(float(k) * y[:, :, i:i + w] for i, k in enumerate(kernel))
 
 
-def jitter(x, key, max_shift: int):
-  """x rolled by (dy, dx), each uniform in [-max_shift, max_shift]."""
-  if max_shift <= 0:
-    return x
-  shift = jax.random.randint(key, (2,), -max_shift, max_shift + 1)
-  return jnp.roll(x, (shift[0], shift[1]), axis=(1, 2))
-
-
 def random_transform(x_NxHxWxC, key, max_scale: float, max_degrees: float):
   """Each image zoomed by a factor uniform in [1 - max_scale, 1 + max_scale] and rotated by an
   angle uniform in [-max_degrees, max_degrees] about its centre, resampled bilinearly with
@@ -217,10 +208,11 @@ def make(config, data_info):
   def objective(k, x, key):
     del k
     k_jitter, k_transform = jax.random.split(key)
-    seen = random_transform(jitter(x, k_jitter, max_shift), k_transform, max_scale, max_degrees)
+    seen = random_transform(_image_optim.jitter(x, k_jitter, max_shift), k_transform,
+                            max_scale, max_degrees)
     score = net.logits(seen)[rows, target]
     l2 = jnp.sum((x - mean) ** 2)
-    tv = style_transfer.total_variation(x)
+    tv = _image_optim.total_variation(x)
     loss = -(jnp.sum(score) - l2_weight * l2 - tv_weight * tv)
     clean, prob = scores(x) if stochastic else (score, scores(x)[1])
     return loss, {'score': jnp.mean(clean), 'prob': jnp.mean(prob), 'l2': l2 / n, 'tv': tv / n}

@@ -253,14 +253,6 @@ class Dream:
     return sum(w * means[l] for w, l in zip(self.weights, self.layers)), means
 
 
-def jitter(x, key, max_shift: int):
-  """x rolled by (dy, dx), each uniform in [-max_shift, max_shift] (dream.ipynb's np.roll)."""
-  if max_shift <= 0:
-    return x
-  shift = jax.random.randint(key, (2,), -max_shift, max_shift + 1)
-  return jnp.roll(x, (shift[0], shift[1]), axis=(1, 2))
-
-
 # -- the method ----------------------------------------------------------------------------------
 def _dream(config) -> Dream:
   layers = config.get('layers', ())
@@ -299,7 +291,7 @@ def make(config, data_info):
   max_shift = int(config.get('jitter', 0))
 
   def objective(k, x, key):
-    value, means = dream.value(jitter(x, key, max_shift))
+    value, means = dream.value(_image_optim.jitter(x, key, max_shift))
     clean = value if max_shift <= 0 else dream.value(x)[0]  # eval metrics: no jitter
     metrics = {'objective': clean}
     if len(dream.layers) > 1:

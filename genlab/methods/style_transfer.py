@@ -75,14 +75,6 @@ def gram(features_NxHxWxC):
   return jnp.einsum('nmi,nmj->nij', f, f) / (h * w)
 
 
-def total_variation(x_NxHxWxC):
-  """sum of squared differences between neighbouring pixels (Mahendran & Vedaldi 2015, Eq. 5
-  with beta = 2), per image summed over the batch."""
-  dy = x_NxHxWxC[:, 1:] - x_NxHxWxC[:, :-1]
-  dx = x_NxHxWxC[:, :, 1:] - x_NxHxWxC[:, :, :-1]
-  return jnp.sum(dy ** 2) + jnp.sum(dx ** 2)
-
-
 def luminance(rgb):
   return rgb @ _RGB_TO_YIQ[0]
 
@@ -201,7 +193,7 @@ def make(config, data_info):
       for w, l in zip(layer_weights, style_layers):
         n_l = f[l].shape[-1]
         style_loss += v * w * jnp.sum((gram(f[l]) - grams[l]) ** 2) / (4.0 * n_l ** 2)
-    tv = total_variation(x)
+    tv = _image_optim.total_variation(x)
     loss = alpha * content_loss + beta * style_loss + tv_weight * tv
     return loss, {'content_loss': content_loss, 'style_loss': style_loss, 'tv_loss': tv}
 
