@@ -4,9 +4,11 @@ Only process 0 writes; the other processes get a writer that does nothing.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import time
 
 import jax
 import numpy as np
@@ -21,6 +23,50 @@ def _step_of(row: str) -> int | None:
     return None
 
 
+@contextlib.contextmanager
+def _named_errors(path: str | None):
+  """A failed write()'s OSError carries no file name; the run's one-line error should say which
+  file it was."""
+  try:
+    yield
+  except OSError as e:
+    if e.filename is not None or path is None:
+      raise
+    raise OSError(e.errno, e.strerror, path) from e
+
+
+class _EventFile:
+  """TensorBoard's event file, written in the caller's thread.
+
+  tensorboardX's SummaryWriter writes from a worker thread fed by a bounded queue: when a write
+  fails there (a full disk), the thread dies and the next event blocks the run forever. Written
+  here, the OSError reaches the trainer, which stops with its one line.
+  """
+
+  def __init__(self, logdir: str):
+    # pylint: disable=g-import-not-at-top
+    from tensorboardX import event_file_writer, summary  # 0.3 s: only for a run that writes
+    from tensorboardX.proto import event_pb2
+    os.makedirs(logdir, exist_ok=True)
+    self._file = event_file_writer.EventsWriter(os.path.join(logdir, 'events'))
+    self._event, self.summary = event_pb2.Event, summary
+
+  def add(self, summary, step: int) -> None:
+    with self._named_errors():
+      self._file.write_event(self._event(summary=summary, step=int(step), wall_time=time.time()))
+
+  def flush(self) -> None:
+    with self._named_errors():
+      self._file.flush()
+
+  def _named_errors(self):
+    return _named_errors(getattr(self._file, '_file_name', None))
+
+  def close(self) -> None:
+    with self._named_errors():
+      self._file.close()
+
+
 class Writer:
 
   def __init__(self, workdir: str):
@@ -28,19 +74,19 @@ class Writer:
     self.active = jax.process_index() == 0
     self._tb = None
     if self.active:
-      from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
       os.makedirs(os.path.join(workdir, 'samples'), exist_ok=True)
-      self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'))
+      self._tb = _EventFile(os.path.join(workdir, 'tensorboard'))
 
   def scalars(self, step: int, split: str, metrics: dict) -> None:
     if not self.active:
       return
     values = {k: float(v) for k, v in metrics.items()}
     for k, v in values.items():
-      self._tb.add_scalar(f'{split}/{k}', v, step)
+      self._tb.add(self._tb.summary.scalar(f'{split}/{k}', v), step)
     row = {'step': int(step), 'split': split}
     row.update({k: (v if math.isfinite(v) else str(v)) for k, v in values.items()})
-    with open(os.path.join(self.workdir, 'metrics.jsonl'), 'a') as f:
+    path = os.path.join(self.workdir, 'metrics.jsonl')
+    with _named_errors(path), open(path, 'a') as f:
       f.write(json.dumps(row) + '\n')
 
   def forget_after(self, step: int) -> None:
@@ -69,7 +115,7 @@ class Writer:
       grid = np.clip(np.asarray(grid, np.float32), 0.0, 1.0)
       file = f'{name}_{step:07d}.png' if stamp else f'{name}.png'
       viz.save_png(os.path.join(self.workdir, folder, file), grid)
-      self._tb.add_image(f'{folder}/{name}', grid, step, dataformats='HWC')
+      self._tb.add(self._tb.summary.image(f'{folder}/{name}', grid, dataformats='HWC'), step)
 
   def texts(self, step: int, texts: dict, folder: str = 'samples') -> None:
     """Each text -> <folder>/<name>_<step>.txt and the TensorBoard text <folder>/<name>."""
@@ -79,8 +125,8 @@ class Writer:
       with open(os.path.join(self.workdir, folder, f'{name}_{step:07d}.txt'), 'w') as f:
         f.write(text)
       # TensorBoard renders text as Markdown: a code block keeps the line breaks.
-      self._tb.add_text(f'{folder}/{name}', '```\n' + text.replace('```', "'''") + '\n```',
-                        step)
+      self._tb.add(self._tb.summary.text(
+          f'{folder}/{name}', '```\n' + text.replace('```', "'''") + '\n```'), step)
 
   def visuals(self, step: int, items: dict) -> None:
     """A method's `visualize` output: strings are texts, everything else image grids."""

@@ -4,8 +4,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
+import numpy as np
 import pytest
 
 from conftest import ROOT, assert_one_line_error, run_cli
@@ -62,6 +64,39 @@ def test_resume_drops_metric_rows_past_the_checkpoint_and_a_torn_row(tmp_path):
   rows = [json.loads(line) for line in open(path)]
   assert [r['step'] for r in rows] == [10, 20, 30] and rows[-1]['loss'] == 0.5
   writer.close()
+
+
+def test_a_failed_tensorboard_write_reaches_the_caller(tmp_path, monkeypatch):
+  """A full disk under the event file must stop the run with its error; tensorboardX's own
+  writer thread died there and the run blocked forever on its queue (a CI hang)."""
+  import errno  # pylint: disable=g-import-not-at-top
+  from tensorboardX import record_writer  # pylint: disable=g-import-not-at-top
+  from genlab import writers  # pylint: disable=g-import-not-at-top
+  writer = writers.Writer(str(tmp_path))
+  writer.scalars(1, 'train', {'loss': 1.0})
+  writer.images(1, {'grid': np.zeros((4, 4, 1))})
+  writer.flush()
+  events = b''.join(p.read_bytes() for p in (tmp_path / 'tensorboard').iterdir())
+  assert b'train/loss' in events and b'samples/grid' in events
+
+  def full(self, data):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+  monkeypatch.setattr(record_writer.RecordWriter, 'write', full)
+  done = []
+  thread = threading.Thread(target=lambda: done.append(_raised(
+      lambda: [writer.scalars(s, 'train', {'loss': 1.0}) for s in range(2, 40)])), daemon=True)
+  thread.start()
+  thread.join(60)
+  assert done and isinstance(done[0], OSError) and done[0].errno == errno.ENOSPC, done
+  assert 'tfevents' in done[0].filename  # the one line names the file
+
+
+def _raised(fn):
+  try:
+    fn()
+  except Exception as e:  # pylint: disable=broad-except
+    return e
+  return None
 
 
 def test_workdir_that_is_a_file_or_under_a_file(tmp_path):
