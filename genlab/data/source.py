@@ -11,7 +11,9 @@ A split is decoded once per process into uint8 images and int32 labels and cache
 step takes about 1 ms, so decoding PNGs per step would dominate the run. The optional center
 crop and resize (config.data.center_crop, config.data.image_size) are applied in that same
 pass, so a large data set is held in memory at its training size (CelebA's 162,770 train
-images: 2.0 GB at 64x64x3 instead of 19 GB at 218x178x3).
+images: 2.0 GB at 64x64x3 instead of 19 GB at 218x178x3), and so is the channel conversion
+(config.data.channels: 1 = luminance, 3 = gray repeated). A user's image folder
+(`folder:PATH`, folders.py) is decoded by the same code into the same cache.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from genlab import log
-from genlab.data import builders, text_sources
+from genlab.data import builders, folders
 from genlab.errors import UserError
 
 # Catalogue names -> the offline builder that stands in for them.
@@ -58,6 +60,8 @@ class DataInfo:
   num_examples: dict[str, int]  # keys 'train', 'eval', 'test': the sizes of the splits in use
   # Text data sets (data/text.py): image_shape is (), num_examples counts tokens.
   tokenizer: Any = None
+  # config.dataset = 'domains' (data/domains.py): each domain's own info, by domain name.
+  domains: dict[str, 'DataInfo'] | None = None
 
   @property
   def vocab_size(self) -> int:
@@ -76,12 +80,10 @@ _FIXED_BINARY: dict[tuple, np.ndarray] = {}
 
 
 def clear_cache() -> None:
-  """Forgets decoded splits (tests use it; a run never needs to)."""
+  """Forgets decoded image splits (tests use it; a run never needs to). pipeline.clear_cache
+  forgets what every part of the data layer holds."""
   _SPLITS.clear()
   _FIXED_BINARY.clear()
-  text_sources.clear_cache()
-  from genlab.data import text  # pylint: disable=g-import-not-at-top  (text imports this module)
-  text.clear_cache()
 
 
 def resolve_data_dir(data_dir: str | None) -> str:
@@ -127,7 +129,7 @@ def _prepare_offline(name: str, data_dir: str | None) -> None:
 def open_split(name: str, split: str, data_dir: str | None):
   """Returns the random-access data source of one split, or raises a one-line UserError."""
   data_dir = resolve_data_dir(data_dir)
-  if _base_name(name) in {**builders.OFFLINE_BUILDERS, **text_sources.TEXT_BUILDERS}:
+  if _base_name(name) in {**builders.OFFLINE_BUILDERS, **builders.TEXT_BUILDERS}:
     _prepare_offline(name, data_dir)
   try:
     return tfds.data_source(name, split=split, data_dir=data_dir, download=False)
@@ -203,7 +205,7 @@ def _prepared_folder(name: str, data_dir: str | None) -> str:
 
 def _rebuild_hint(name: str, data_dir: str | None, folder: str) -> str:
   """What to do about a damaged prepared folder: genlab's builders prepare again offline."""
-  if _base_name(name) in {**builders.OFFLINE_BUILDERS, **text_sources.TEXT_BUILDERS}:
+  if _base_name(name) in {**builders.OFFLINE_BUILDERS, **builders.TEXT_BUILDERS}:
     return f'delete {folder} and re-run: genlab prepares {name} again'
   root = resolve_data_dir(data_dir)
   if _registered(name) is None:  # TFDS reads it from its folder alone: `tfds build` cannot.
@@ -284,7 +286,7 @@ def _diagnose(name: str, split: str, data_dir: str | None, error: Exception) -> 
     if builder.data_path.exists():  # A prepared folder that lost its dataset_info.json.
       raise _damaged(name, data_dir, os.path.join(builder.data_dir, _INFO_FILE)) from error
     alt = _OFFLINE_ALTERNATIVE.get(_base_name(name))
-    described = {**builders.OFFLINE_BUILDERS, **text_sources.TEXT_BUILDERS}
+    described = {**builders.OFFLINE_BUILDERS, **builders.TEXT_BUILDERS}
     use = f'--config.dataset={alt} ({described[alt]})' if alt else _offline_list()
     raise UserError(
         f"Data set '{name}' is not prepared in {root} and cannot be downloaded here (no "
@@ -323,9 +325,22 @@ def check_size(value, key: str) -> int | None:
                   f'set --config.data.{key} to one, e.g. 64.')
 
 
+def check_channels(value, key: str = 'channels') -> int | None:
+  """`value` as an int if it is 1 or 3, None if None, else a one-line UserError."""
+  if value is None:
+    return None
+  if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) \
+      and value in (1, 3):
+    return int(value)
+  raise UserError(f'config.data.{key}={value!r} must be 1 (gray), 3 (RGB) or None (as stored): '
+                  f'set --config.data.{key} to one of them.')
+
+
 def processed_shape(shape, center_crop: int | None, image_size: int | None,
-                    name: str = 'the data set') -> tuple[int, int, int]:
-  """The (H, W, C) that crop_and_resize makes of `shape`; UserError if the crop does not fit."""
+                    name: str = 'the data set', channels: int | None = None
+                    ) -> tuple[int, int, int]:
+  """The (H, W, C) that crop_and_resize and convert_channels make of `shape`; UserError if the
+  crop does not fit."""
   center_crop = check_size(center_crop, 'center_crop')
   image_size = check_size(image_size, 'image_size')
   h, w, c = shape
@@ -336,7 +351,29 @@ def processed_shape(shape, center_crop: int | None, image_size: int | None,
     h = w = center_crop
   if image_size is not None:
     h = w = image_size
-  return h, w, c
+  return h, w, check_channels(channels) or c
+
+
+# ITU-R BT.601 luma weights, the ones PIL's convert('L') and most digit pipelines use.
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def convert_channels(image_hwc: np.ndarray, channels: int | None) -> np.ndarray:
+  """The uint8 image with `channels` channels: 1 = luminance of RGB (0.299 R + 0.587 G +
+  0.114 B, rounded), 3 = a gray channel repeated; alpha is dropped. None leaves it as it is."""
+  channels = check_channels(channels)
+  c = image_hwc.shape[-1]
+  if channels is None or c == channels:
+    return image_hwc
+  if image_hwc.dtype != np.uint8:
+    raise UserError(f'config.data.channels converts uint8 images only, got {image_hwc.dtype}: '
+                    'set config.data.channels to None for this data set.')
+  if channels == 3:
+    return image_hwc[..., :3] if c == 4 else np.repeat(image_hwc[..., :1], 3, axis=-1)
+  if c < 3:  # gray with alpha
+    return image_hwc[..., :1]
+  luma = np.clip(np.round(image_hwc[..., :3] @ _LUMA), 0, 255)
+  return luma.astype(np.uint8)[..., None]
 
 
 def crop_and_resize(image_hwc: np.ndarray, center_crop: int | None = None,
@@ -376,21 +413,28 @@ def _crop_and_resize(image_hwc, center_crop, out_shape):
 
 
 def split_info(name: str, split: str, data_dir: str | None, *, center_crop: int | None = None,
-               image_size: int | None = None):
+               image_size: int | None = None, channels: int | None = None):
   """(image_shape, num_classes, num_examples) of a split without decoding its pixels.
 
-  image_shape is the shape after crop_and_resize; only a data set whose feature has no fixed
-  (H, W) has its first image decoded, to learn the shape.
+  image_shape is the shape after crop_and_resize and convert_channels; only a data set whose
+  feature has no fixed (H, W) has its first image decoded, to learn the shape. An image folder
+  has one class and the shape of its first image.
   """
   check_size(center_crop, 'center_crop')
   check_size(image_size, 'image_size')
+  check_channels(channels)
+  if folders.is_folder(name):
+    paths = folders.image_files(name, split)
+    shape = folders.read_image(paths[0]).shape
+    return processed_shape(shape, center_crop, image_size, name, channels), 1, len(paths)
   source = open_split(name, split, data_dir)
   features = _features(source)
   shape = tuple(features['image'].shape)
   if None in shape:
     shape = tuple(np.asarray(read_example(source, 0)['image']).shape)
   num_classes = features['label'].num_classes if 'label' in features else 0
-  return processed_shape(shape, center_crop, image_size, name), num_classes, len(source)
+  return (processed_shape(shape, center_crop, image_size, name, channels), num_classes,
+          len(source))
 
 
 def iter_chunks(source, chunk_size: int = _READ_CHUNK) -> Iterator[tuple[int, list]]:
@@ -421,54 +465,95 @@ def iter_chunks(source, chunk_size: int = _READ_CHUNK) -> Iterator[tuple[int, li
 
 
 def load_split(name: str, split: str, data_dir: str | None, *, center_crop: int | None = None,
-               image_size: int | None = None) -> Split:
+               image_size: int | None = None, channels: int | None = None) -> Split:
   """The whole split as arrays, decoded once per process (file order, not shuffled).
 
-  Each image goes through crop_and_resize(center_crop, image_size) as it is decoded, so only
-  the processed images are ever held; the cache key includes both sizes. A data set without
-  a 'label' feature (e.g. celeb_a) gets all-zero labels.
+  Each image goes through crop_and_resize(center_crop, image_size) and then
+  convert_channels(channels) as it is decoded, so only the processed images are ever held; the
+  cache key includes all three. A data set without a 'label' feature (e.g. celeb_a) and an
+  image folder (`folder:PATH`) get all-zero labels.
   """
-  center_crop = check_size(center_crop, 'center_crop')
-  image_size = check_size(image_size, 'image_size')
-  key = (name, split, resolve_data_dir(data_dir), center_crop, image_size)
+  pre = (check_size(center_crop, 'center_crop'), check_size(image_size, 'image_size'),
+         check_channels(channels))
+  key = (name, split, resolve_data_dir(data_dir), *pre)
   if key not in _SPLITS:
-    source = open_split(name, split, data_dir)
-    has_label = 'label' in _features(source)
-    n = len(source)
-    verbose = n > _LOG_ABOVE
-    if verbose:
-      log.info(f'decoding {n} examples of {name}[{split}] (center_crop={center_crop}, '
-               f'image_size={image_size}), once per run.')
-    images, labels = None, np.zeros((n,), np.int32)
-    t0, next_log = time.perf_counter(), n // 10
-    for start, examples in iter_chunks(source):
-      for i, example in enumerate(examples, start):
-        image = np.asarray(example['image'])
-        if center_crop is not None or image_size is not None:
-          if image.ndim != 3:
-            raise UserError(f"Data set '{name}' has images of shape {image.shape}, not (H, W, C): "
-                            'set config.data.center_crop and image_size to None.')
-          image = _crop_and_resize(
-              image, center_crop, processed_shape(image.shape, center_crop, image_size, name))
-        if images is None:
-          images = np.empty((n,) + image.shape, np.uint8)
-        if image.shape != images.shape[1:]:
-          raise UserError(f"Data set '{name}' has images of different shapes ({image.shape} vs "
-                          f'{images.shape[1:]}): genlab needs one fixed image shape; set '
-                          'config.data.center_crop and/or config.data.image_size.')
-        images[i] = image
-        if has_label:
-          labels[i] = example['label']
-      done = start + len(examples)
-      if verbose and (done >= next_log or done == n):
-        rate = done / max(time.perf_counter() - t0, 1e-9)
-        log.info(f'decoded {done}/{n} examples of {name}[{split}] ({rate:.0f}/s, '
-                 f'{(n - done) / rate:.0f} s left).')
-        next_log = done + n // 10
-    if images is None:
-      raise UserError(f"Split '{split}' of data set '{name}' is empty: pick another split.")
-    _SPLITS[key] = Split(images, labels)
+    load = _load_folder if folders.is_folder(name) else _load_tfds
+    _SPLITS[key] = load(name, split, data_dir, *pre)
   return _SPLITS[key]
+
+
+def _process(image, name, center_crop, image_size, channels) -> np.ndarray:
+  """One decoded image through crop_and_resize and convert_channels (sizes already checked)."""
+  if center_crop is not None or image_size is not None or channels is not None:
+    if image.ndim != 3:
+      raise UserError(f"Data set '{name}' has images of shape {image.shape}, not (H, W, C): "
+                      'set config.data.center_crop, image_size and channels to None.')
+    image = _crop_and_resize(
+        image, center_crop, processed_shape(image.shape, center_crop, image_size, name))
+    image = convert_channels(image, channels)
+  return image
+
+
+def _load_tfds(name, split, data_dir, center_crop, image_size, channels) -> Split:
+  source = open_split(name, split, data_dir)
+  has_label = 'label' in _features(source)
+  n = len(source)
+  verbose = n > _LOG_ABOVE
+  if verbose:
+    log.info(f'decoding {n} examples of {name}[{split}] (center_crop={center_crop}, '
+             f'image_size={image_size}, channels={channels}), once per run.')
+  images, labels = None, np.zeros((n,), np.int32)
+  t0, next_log = time.perf_counter(), n // 10
+  for start, examples in iter_chunks(source):
+    for i, example in enumerate(examples, start):
+      image = _process(np.asarray(example['image']), name, center_crop, image_size, channels)
+      if images is None:
+        images = np.empty((n,) + image.shape, np.uint8)
+      if image.shape != images.shape[1:]:
+        raise UserError(f"Data set '{name}' has images of different shapes ({image.shape} vs "
+                        f'{images.shape[1:]}): genlab needs one fixed image shape; set '
+                        'config.data.center_crop and/or config.data.image_size.')
+      images[i] = image
+      if has_label:
+        labels[i] = example['label']
+    done = start + len(examples)
+    if verbose and (done >= next_log or done == n):
+      rate = done / max(time.perf_counter() - t0, 1e-9)
+      log.info(f'decoded {done}/{n} examples of {name}[{split}] ({rate:.0f}/s, '
+               f'{(n - done) / rate:.0f} s left).')
+      next_log = done + n // 10
+  if images is None:
+    raise UserError(f"Split '{split}' of data set '{name}' is empty: pick another split.")
+  return Split(images, labels)
+
+
+def _load_folder(name, split, data_dir, center_crop, image_size, channels) -> Split:
+  """A split of `folder:PATH`: its images in file-name order, each checked against the first
+  so that a mixed folder names the two files and the key that makes them agree."""
+  del data_dir  # The path is in the name.
+  paths = folders.image_files(name, split)
+  if len(paths) > _LOG_ABOVE:
+    log.info(f'decoding {len(paths)} images of {name}/{split}, once per run.')
+  images, first, first_c = None, None, None
+  for i, path in enumerate(paths):
+    image = folders.read_image(path)
+    if first is None:
+      first, first_c = path, image.shape[-1]
+    elif channels is None and image.shape[-1] != first_c:
+      kinds = {1: 'gray', 3: 'RGB'}
+      raise UserError(f"Folder '{os.path.dirname(path)}' mixes gray and RGB images ({first} is "
+                      f'{kinds[first_c]}, {path} is {kinds[image.shape[-1]]}): set its channels '
+                      '(config.data.channels, or the domain\'s channels) to 1 or 3.')
+    image = _process(image, name, center_crop, image_size, channels)
+    if images is None:
+      images = np.empty((len(paths),) + image.shape, np.uint8)
+    if image.shape != images.shape[1:]:
+      raise UserError(f"Folder '{os.path.dirname(path)}' has images of different sizes ({first} "
+                      f'is {images.shape[2]}x{images.shape[1]}, {path} is {image.shape[1]}x'
+                      f'{image.shape[0]}): set image_size (config.data.image_size, or the '
+                      "domain's image_size), e.g. 256.")
+    images[i] = image
+  return Split(images, np.zeros((len(paths),), np.int32))
 
 
 def bernoulli(rng: np.random.Generator, images_u8: np.ndarray) -> np.ndarray:
@@ -478,19 +563,21 @@ def bernoulli(rng: np.random.Generator, images_u8: np.ndarray) -> np.ndarray:
 
 
 def fixed_binary(name: str, split: str, data_dir: str | None, *,
-                 center_crop: int | None = None, image_size: int | None = None) -> np.ndarray:
+                 center_crop: int | None = None, image_size: int | None = None,
+                 channels: int | None = None) -> np.ndarray:
   """The split binarized once, pixel ~ Bernoulli(intensity), with a seed fixed per split.
 
   Used for eval/test under 'dynamic' (so the eval set is the same every time) and for every
   split under 'static'. The noise depends only on (name, split, row), never on the run; it
-  binarizes the images after crop_and_resize(center_crop, image_size).
+  binarizes the images after crop_and_resize(center_crop, image_size) and channels.
   """
   center_crop = check_size(center_crop, 'center_crop')
   image_size = check_size(image_size, 'image_size')
-  key = (name, split, resolve_data_dir(data_dir), center_crop, image_size)
+  channels = check_channels(channels)
+  key = (name, split, resolve_data_dir(data_dir), center_crop, image_size, channels)
   if key not in _FIXED_BINARY:
     images = load_split(name, split, data_dir, center_crop=center_crop,
-                        image_size=image_size).images
+                        image_size=image_size, channels=channels).images
     tag = zlib.crc32(f'{name}|{split}'.encode())
     out = np.empty_like(images)
     for start in range(0, len(images), _CHUNK):

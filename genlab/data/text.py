@@ -33,10 +33,11 @@ import re
 import sys
 from typing import Iterator
 
-import grain
 import numpy as np
 
 from genlab import files
+from genlab.data import batches as batches_lib
+from genlab.data import builders
 from genlab.data import source as source_lib
 from genlab.data import text_sources
 from genlab.errors import UserError, int_at_least, one_of
@@ -63,7 +64,7 @@ def is_text_dataset(name: str) -> bool:
   """Whether data set `name` holds text (`text:PATH`, an offline text builder, or a known
   catalogue text set), so that a method on images can refuse it by name."""
   base = name.split('/')[0].split(':')[0]
-  return (name.startswith(USER_TEXT) or base in text_sources.TEXT_BUILDERS
+  return (name.startswith(USER_TEXT) or base in builders.TEXT_BUILDERS
           or base in CATALOGUE_TEXT)
 
 
@@ -176,6 +177,7 @@ _TOKENIZERS: dict[tuple, Tokenizer] = {}
 
 
 def clear_cache() -> None:
+  """Forgets token streams and vocabularies (pipeline.clear_cache calls it)."""
   _STREAMS.clear()
   _TOKENIZERS.clear()
 
@@ -296,7 +298,7 @@ class _Windows:
 
   def __init__(self, ids, *, seq_len, tbptt, seed, global_batch, process_index, process_count):
     self._ids, self._t, self._tbptt = ids, seq_len, tbptt
-    self._seed = int(seed) & 0xFFFFFFFFFFFFFFFF
+    self._seed = batches_lib.seed64(seed)
     self._global = global_batch
     self._rows = process_index * (global_batch // process_count) + np.arange(
         global_batch // process_count)
@@ -326,14 +328,13 @@ class _Windows:
 
 
 def train_iterator(config, *, process_index: int = 0, process_count: int = 1):
-  from genlab.data import pipeline  # Here: pipeline imports this module.
   s = settings(config)
-  pipeline.local_batch_size(config.get('batch_size', None), process_count)
+  batches_lib.local_batch_size(config.get('batch_size', None), process_count)
   ids = stream(s, s['splits']['train'])
   windows = _Windows(ids, seq_len=s['seq_len'], tbptt=s['tbptt'], seed=config.get('seed', 0),
                      global_batch=config.batch_size, process_index=process_index,
                      process_count=process_count)
-  return pipeline.TrainIterator(grain.MapDataset.source(windows))
+  return batches_lib.iterator(windows)
 
 
 def eval_windows(ids: np.ndarray, seq_len: int, context: int) -> dict[str, np.ndarray]:
@@ -356,15 +357,10 @@ def eval_batches(config, split: str, batch_size: int, *, process_index: int = 0,
                  process_count: int = 1) -> Iterator[dict]:
   """One ordered pass over the evaluation windows of `split` in global batches; this
   process's rows, padded with weight-0 windows (mask 0) to a full last batch."""
-  from genlab.data import pipeline  # Here: pipeline imports this module.
   s = settings(config)
-  local = pipeline.local_batch_size(batch_size, process_count, what='eval batch_size')
+  local = batches_lib.local_batch_size(batch_size, process_count, what='eval batch_size')
   w = eval_windows(stream(s, split), s['eval_seq_len'], s['eval_context'])
-  num = len(w['inputs'])
-  for start in range(0, num, batch_size):
-    rows = start + process_index * local + np.arange(local)
-    real = rows < num
-    idx = np.where(real, rows, 0)
+  for idx, real in batches_lib.eval_rows(len(w['inputs']), batch_size, local, process_index):
     batch = {k: v[idx] for k, v in w.items()}
     batch['weights'] = batch['weights'] * real[:, None]
     batch['mask'] = real.astype(np.float32)

@@ -109,7 +109,11 @@ def get(name: str):
 def check_config(config):
   """The checks that need no data, before anything is read or written: the method exists, each
   value is in its range, and the data set is of the kind the method trains on. Returns the
-  method's module."""
+  method's module.
+
+  The kinds (a method's DATA): 'images' (one image data set, the default), 'text', 'none'
+  (config.dataset='none') and 'domains' (config.dataset='domains' with config.data.domains:
+  several unpaired image sets, genlab/data/domains.py); a method takes only its own kind."""
   module = get(config.get('method', ''))
   config_checks.check(config, getattr(module, 'CONFIG_RANGES', None))
   from genlab import data as data_lib  # pylint: disable=g-import-not-at-top  (TFDS is heavy)
@@ -117,7 +121,14 @@ def check_config(config):
   dataset = config.get('dataset', None)
   if isinstance(dataset, str) and dataset:
     has = ('none' if dataset == data_lib.NO_DATA else
+           'domains' if dataset == data_lib.DOMAINS else
            'text' if data_lib.is_text_dataset(dataset) else 'images')
+    if wants == 'domains' and has != 'domains':
+      raise UserError(f'config.dataset={dataset!r} is one data set, but method '
+                      f'{config.method!r} trains on several unpaired image domains: set '
+                      f'--config.dataset={data_lib.DOMAINS} and config.data.domains (a dict of '
+                      "domain name -> data config, e.g. {'a': {'dataset': 'digits'}, "
+                      "'b': {'dataset': 'mnist5k'}}).")
     if has != wants:
       fix = {'text': 'a text data set (shakespeare, text:PATH)',
              'images': 'an image data set (mnist5k, digits, ...), or use a language-model '
@@ -125,6 +136,7 @@ def check_config(config):
              'none': f'--config.dataset={data_lib.NO_DATA} (it optimises images through a '
                      'fixed network; its inputs are config keys such as content and style)'
              }[wants]
-      raise UserError(f'config.dataset={dataset!r} is {has}, but method {config.method!r} '
+      what = 'several image domains' if has == 'domains' else has
+      raise UserError(f'config.dataset={dataset!r} is {what}, but method {config.method!r} '
                       f'trains on {wants}: give {fix}.')
   return module
