@@ -22,6 +22,11 @@ _TOP_K = flags.DEFINE_integer('top_k', None, '--mode=sample: sample among the k 
                               'tokens (0 = all).')
 _TOP_P = flags.DEFINE_float('top_p', None, '--mode=sample: nucleus sampling mass (1 = all).')
 
+# Translation between two domains only (CycleGAN): which way --mode=sample translates.
+_DIRECTION = flags.DEFINE_enum('direction', None, ['a_to_b', 'b_to_a'], '--mode=sample: '
+                               'translate the test images of domain a into b, or b into a '
+                               '(default: the config\'s sample.direction).')
+
 # Sweeps (genlab/sweep/; README "Sweeps").
 _SWEEP = flags.DEFINE_bool('sweep', False, 'Run every trial of the config\'s get_sweep(h) (or '
                            'of --sweep_grid), each in WORKDIR/<trial name>; re-running resumes.')
@@ -50,7 +55,7 @@ _ASHA_FACTOR = flags.DEFINE_integer('asha_reduction_factor', 2, 'ASHA: keep 1/fa
 
 def main(_argv):
   cli.execute(mode=_MODE.value, workdir=_WORKDIR.value, num_samples=_NUM_SAMPLES.value,
-              output=_OUTPUT.value,
+              output=_OUTPUT.value, direction=_DIRECTION.value,
               text_options={'prompt': _PROMPT.value, 'temperature': _TEMPERATURE.value,
                             'length': _LENGTH.value, 'top_k': _TOP_K.value,
                             'top_p': _TOP_P.value},

@@ -73,7 +73,7 @@ def config_table(config) -> str:
 
 def execute(*, mode: str, workdir: str | None, num_samples: int, output: str | None,
             text_options: dict | None = None, sweep: bool = False,
-            sweep_options: dict | None = None) -> None:
+            sweep_options: dict | None = None, direction: str | None = None) -> None:
   """Runs one mode of the experiment given by --config (see run.py for the flags)."""
   if sweep or mode == 'sweep_report':
     _sweep(mode, workdir, sweep, sweep_options or {})
@@ -83,6 +83,8 @@ def execute(*, mode: str, workdir: str | None, num_samples: int, output: str | N
   from genlab import train  # pylint: disable=g-import-not-at-top
   parallel.maybe_initialize_distributed()
   config = load_config()
+  if direction is not None:
+    _set_direction(config, mode, direction)
   workdir = workdir or default_workdir(config_flags.get_config_filename(flags.FLAGS['config']))
   log.info(f'{mode} {config.method} on {config.dataset}, workdir {workdir}')
   if mode == 'train':
@@ -95,6 +97,17 @@ def execute(*, mode: str, workdir: str | None, num_samples: int, output: str | N
   else:
     output = output or os.path.join(workdir, 'samples.npz')
     print(f'wrote {sampling.sample(config, workdir, num_samples, output, text_options=text_options)}')
+
+
+def _set_direction(config, mode: str, direction: str) -> None:
+  """--direction: config.sample.direction of a method that translates between two domains."""
+  if mode != 'sample':
+    raise UserError(f'--direction chooses what --mode=sample translates; it does nothing with '
+                    f'--mode={mode}: leave it out.')
+  if 'direction' not in (config.get('sample', None) or {}):
+    raise UserError(f'--direction applies to methods that translate between two domains '
+                    f'(cyclegan); {config.get("method")!r} has no sample.direction: leave it out.')
+  config.sample.direction = direction
 
 
 def _sweep(mode: str, workdir: str | None, sweep: bool, options: dict) -> None:

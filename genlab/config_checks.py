@@ -83,9 +83,11 @@ RULES: dict[str, Range] = {
     '*batch_size': count(),
     'divergence.max_rollbacks': natural(),
     'debug.nan_at_step': natural('0 turns the fault off'),
-    'data.center_crop': count(),
-    'data.image_size': count(),
     'data.held_out_labels': natural(),
+    # data.X and each domain's data.domains.<name>.X
+    'data*.center_crop': count(),
+    'data*.image_size': count(),
+    'data*.channels': Range(low=1, high=3, integer=True, why='1 gray, 3 RGB'),
     # optimizers (genlab/optim.py): any section named *optimizer
     '*learning_rate': positive('a learning rate <= 0 does not descend the loss'),
     '*optimizer.b1': fraction(),
@@ -93,6 +95,7 @@ RULES: dict[str, Range] = {
     '*optimizer.eps': positive(),
     '*optimizer.grad_clip_norm': positive(),
     '*optimizer.weight_decay': non_negative(),
+    '*optimizer.decay_steps': count('the steps of the linear decay to 0 at the end'),
     # sample metrics (genlab/metrics/sample_metrics.py), any generative method
     'eval.num_metric_samples': Range(low=2, integer=True),
     'eval.parzen_samples': count(),

@@ -42,6 +42,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.center_crop = ml_collections.FieldReference(None, field_type=int)  # square side
   c.data.image_size = ml_collections.FieldReference(None, field_type=int)   # resize to side
   c.data.held_out_labels = ()          # classes removed from every split but test (anomalies)
+  c.data.channels = ml_collections.FieldReference(None, field_type=int)  # 1 or 3: convert
 
   c.eval = ml_collections.ConfigDict()
   c.eval.batch_size = 100
@@ -210,3 +211,53 @@ def lm_smoke(c: ml_collections.ConfigDict) -> None:
   c.eval.batch_size = 64
   c.sample.length = 40
   c.baseline.orders = (1, 2, 3)
+
+
+def domain_config(dataset: str = 'mnist5k') -> ml_collections.ConfigDict:
+  """Every key of one domain of config.data.domains (genlab/data, 'domains' mode): the data set,
+  its splits (None = the top-level config.data.*_split), size and channels (None = as stored)."""
+  none_int = lambda: ml_collections.FieldReference(None, field_type=int)  # noqa: E731
+  none_str = lambda: ml_collections.FieldReference(None, field_type=str)  # noqa: E731
+  return ml_collections.ConfigDict(dict(
+      dataset=dataset, data_dir=none_str(), train_split=none_str(), eval_split=none_str(),
+      test_split=none_str(), center_crop=none_int(), image_size=none_int(),
+      channels=none_int()))
+
+
+def cyclegan_config() -> ml_collections.ConfigDict:
+  """Every key of method 'cyclegan' (genlab/methods/cyclegan.py) at the method's own defaults,
+  which are the official code's: ResNet generator of 9 blocks, 70x70 PatchGAN, cycle weights
+  10, identity 0.5, pool of 50, no semantic loss. `model.conv_transpose_impl='fast'` is an
+  implementation choice (sub-pixel convolutions; the same function as 'xla')."""
+  c = base_config()
+  c.method = 'cyclegan'
+  c.dataset = 'domains'
+  c.data.domains = ml_collections.ConfigDict(dict(a=domain_config(), b=domain_config()))
+  c.model = dict(g_features=64, g_blocks=9, g_downsampling=2, d_features=64, d_layers=3,
+                 conv_transpose_impl='fast', dtype='float32')
+  c.loss = dict(cycle_weight_a=10.0, cycle_weight_b=10.0, identity_weight=0.5, pool_size=50,
+                semantic_weight=0.0,
+                semantic_classifier=ml_collections.FieldReference(None, field_type=str))
+  c.augment = dict(load_size=0, flip=False)  # 0: no resize-and-random-crop jitter
+  c.g_optimizer = _neutral_optimizer()
+  c.d_optimizer = _neutral_optimizer()
+  # The classifier of each domain's images (configs/classifier_mnist.py:<arg>; '' its default,
+  # None none): content preservation and FID of translations into that domain.
+  c.eval.domain_classifiers = ml_collections.ConfigDict(dict(
+      a=ml_collections.FieldReference(None, field_type=str),
+      b=ml_collections.FieldReference(None, field_type=str)))
+  c.sample = dict(direction='a_to_b')  # --mode=sample; run.py --direction overrides it
+  c.viz = dict(num_images=8)
+  return c
+
+
+def cyclegan_smoke(c: ml_collections.ConfigDict) -> None:
+  """The tiny variant shared by the CycleGAN configs."""
+  set_schedule(c, 8, 6, log_every=2, eval_every=3, checkpoint_every=3)
+  c.model.update(g_features=4, g_blocks=1, d_features=4, d_layers=1)
+  for section in ('g_optimizer', 'd_optimizer'):
+    if 'decay_steps' in c[section]:
+      c[section].decay_steps = 3
+  c.loss.pool_size = 3
+  c.eval.batch_size = 64
+  c.viz.num_images = 4

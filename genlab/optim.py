@@ -7,9 +7,9 @@ import optax
 
 from genlab.errors import UserError, one_of
 
-SCHEDULES = ('constant', 'cosine', 'burda')
+SCHEDULES = ('constant', 'cosine', 'burda', 'linear_decay')
 # config.optimizer keys read here; every other key is passed to the optax function by name.
-_OPTIMIZER_KEYS = ('name', 'learning_rate', 'schedule', 'grad_clip_norm')
+_OPTIMIZER_KEYS = ('name', 'learning_rate', 'schedule', 'grad_clip_norm', 'decay_steps')
 
 
 
@@ -28,6 +28,17 @@ def burda_schedule(learning_rate: float, num_train_steps: int, num_stages: int =
   return optax.piecewise_constant_schedule(learning_rate, boundaries)
 
 
+def linear_decay_schedule(learning_rate: float, num_train_steps: int, decay_steps: int):
+  """Constant, then linear to 0 over the last `decay_steps` steps: the official CycleGAN's
+  `lambda_rule` (Zhu et al. 2017, Sec. 7.1: "keep the same learning rate for the first 100
+  epochs and linearly decay the rate to zero over the next 100"), per step, not per epoch."""
+  decay_steps = min(max(int(decay_steps), 1), num_train_steps)
+  return optax.join_schedules(
+      [optax.constant_schedule(learning_rate),
+       optax.linear_schedule(learning_rate, 0.0, decay_steps)],
+      [num_train_steps - decay_steps])
+
+
 def make_optimizer(config: ml_collections.ConfigDict, section: str = 'optimizer'):
   """-> (optax transformation, learning-rate schedule) from config.<section>.
 
@@ -41,7 +52,9 @@ def make_optimizer(config: ml_collections.ConfigDict, section: str = 'optimizer'
   steps = max(1, int(config.get('num_train_steps', 1)))
   schedule = {'constant': lambda: optax.constant_schedule(lr),
               'cosine': lambda: optax.cosine_decay_schedule(lr, steps),
-              'burda': lambda: burda_schedule(lr, steps)}[kind]()
+              'burda': lambda: burda_schedule(lr, steps),
+              'linear_decay': lambda: linear_decay_schedule(
+                  lr, steps, opt.get('decay_steps', None) or steps // 2)}[kind]()
   make_tx = getattr(optax, name, None)
   if not callable(make_tx) or name.startswith('_'):
     raise UserError(f'config.{section}.name={name!r} is not an optax optimizer '

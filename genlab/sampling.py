@@ -72,29 +72,36 @@ def _write_texts(run: train._Run, state, num: int, output: str, options: dict) -
 
 
 def _write_reconstructions(run: train._Run, state, num_images: int, output: str) -> str:
-  """--mode=sample of a method that reconstructs but does not generate (an autoencoder).
+  """--mode=sample of a method that maps inputs to outputs but does not generate (an
+  autoencoder; CycleGAN, whose `reconstruct` translates one domain's images).
 
   Writes the outputs for the first `num_images` test images to `output` under 'samples'
-  (with 'inputs', 'clean' and 'labels'), and a PNG of rows input | output | clean beside it.
+  (with 'inputs', 'labels' and, for an autoencoder, 'clean'), and a PNG of rows
+  input | output (| clean) beside it. `reconstruct` may give its own 'label' and 'mask' (a
+  two-domain batch has no top-level image).
   """
   config = run.config
-  print(f'genlab: {config.method!r} does not generate samples: writing its reconstructions '
-        f'of the first {num_images} {config.data.test_split!r} images instead (for a '
-        'denoising autoencoder, the denoised noisy inputs).', file=sys.stderr)
+  print(f'genlab: {config.method!r} does not generate samples: writing its outputs for the '
+        f'first {num_images} {config.data.test_split!r} images instead (an autoencoder\'s '
+        'reconstructions, a translator\'s translations).', file=sys.stderr)
   def reconstruct(state, batch, key):  # the batch comes back whole: rows of every process
-    return dict(run.method.reconstruct(state, batch, key), clean=batch['image'],
-                label=batch['label'], mask=batch['mask'])
+    out = dict(run.method.reconstruct(state, batch, key))
+    if 'image' in batch:
+      out.setdefault('clean', batch['image'])
+    out.setdefault('label', batch.get('label'))
+    out.setdefault('mask', batch.get('mask'))
+    return out
   step_fn = jax.jit(reconstruct, in_shardings=(run.replicated, run.sharded, None),
                     out_shardings=run.replicated)
   parts, seen = [], 0
+  names = {'input': 'inputs', 'output': 'samples', 'clean': 'clean', 'label': 'labels'}
   for index, batch in enumerate(data_lib.eval_batches(
       config, config.data.test_split, run.eval_batch_size, process_index=jax.process_index(),
       process_count=jax.process_count())):
     key = jax.random.fold_in(jax.random.fold_in(run.base_key, train.SAMPLE_TAG), index)
     out = parallel.to_host(step_fn(state, parallel.to_global(batch, run.mesh), key))
     real = out['mask'] > 0
-    parts.append({'inputs': out['input'][real], 'samples': out['output'][real],
-                  'clean': out['clean'][real], 'labels': out['label'][real]})
+    parts.append({names[k]: v[real] for k, v in out.items() if k in names})
     seen += int(real.sum())
     if seen >= num_images:
       break
@@ -103,9 +110,10 @@ def _write_reconstructions(run: train._Run, state, num_images: int, output: str)
     print(f'genlab: the test split has {seen} images; wrote all of them.', file=sys.stderr)
   if jax.process_index() == 0:
     files.write_npz(output, kind='reconstructions', step=int(parallel.to_host(state.step)),
-                        seed=config.seed, **{k: v.astype(np.float32) if k != 'labels' else v
-                                             for k, v in arrays.items()})
-    triplets = np.stack([arrays['inputs'], arrays['samples'], arrays['clean']], axis=1)[:32]
-    viz.save_png(os.path.splitext(output)[0] + '.png',  # 4 (input, output, clean) per row
-                 viz.image_grid(triplets.reshape(-1, *triplets.shape[2:]), ncols=12))
+                    seed=config.seed, **{k: v.astype(np.float32) if k != 'labels' else v
+                                         for k, v in arrays.items()})
+    columns = [arrays[k] for k in ('inputs', 'samples', 'clean') if k in arrays]
+    rows = np.stack(columns, axis=1)[:32]  # (input, output[, clean]) side by side
+    viz.save_png(os.path.splitext(output)[0] + '.png',
+                 viz.image_grid(rows.reshape(-1, *rows.shape[2:]), ncols=4 * len(columns)))
   return output

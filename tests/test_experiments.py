@@ -105,3 +105,15 @@ def test_gatys2016_reproduce_smoke_writes_the_grid_textures_and_strip(tmp_path):
     assert (tmp_path / name).is_file(), name
   rows = [l for l in proc.stdout.splitlines() if ' x ' in l or l.startswith('texture ')]
   assert len(rows) == 12, proc.stdout
+
+
+@pytest.mark.slow  # 1-2 min; burda2016 stands for the reproduction scripts in CI
+def test_zhu2017_cyclegan_smoke_prints_both_directions(data_dir, tmp_path):
+  proc = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'experiments', 'zhu2017_cyclegan', 'reproduce.py'),
+       '--smoke', f'--workdir_root={tmp_path}'], cwd=ROOT, capture_output=True, text=True,
+      timeout=900, env=dict(os.environ, JAX_PLATFORMS='cpu'))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  rows = [l for l in proc.stdout.splitlines() if 'digits -> MNIST' in l or 'MNIST -> digits' in l]
+  assert len(rows) == 6, proc.stdout  # source only, CycleGAN, + semantic loss; two directions
+  assert all('%' in r for r in rows)

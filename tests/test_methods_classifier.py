@@ -213,3 +213,19 @@ def test_sample_mode_is_a_clear_error(smoke_run, tmp_path):
   with pytest.raises(UserError, match='does not generate samples'):
     sampling.sample(config, workdir, 4, str(tmp_path / 'samples.npz'))
   assert not os.path.exists(tmp_path / 'samples.npz')
+
+
+def test_random_zoom_out_shrinks_about_the_centre():
+  """scale s ~ U[min_scale, 1]: a white 28x28 frame keeps its mass in the centre, its border
+  turns black when s < 1, and min_scale=1 leaves the batch as it is."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from genlab.methods import classifier  # pylint: disable=g-import-not-at-top
+  x = np.ones((16, 28, 28, 1), np.float32)
+  np.testing.assert_array_equal(classifier.random_zoom_out(jax.random.key(0), x, 1.0), x)
+  out = np.asarray(classifier.random_zoom_out(jax.random.key(0), x, 0.5))
+  assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1 + 1e-6
+  areas = out.sum(axis=(1, 2, 3)) / (28 * 28)  # ~ s^2
+  assert 0.25 - 0.05 < areas.min() and areas.max() < 1.0 and areas.std() > 0.01
+  shrunk = out[areas < 0.8]                    # s < ~0.9: the frame's border is black
+  assert len(shrunk) and np.all(shrunk[:, 0] == 0) and np.all(shrunk[:, :, 0] == 0)
+  assert np.all(out[:, 14, 14] > 0.99)         # the centre is kept

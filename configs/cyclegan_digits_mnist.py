@@ -1,0 +1,50 @@
+"""CycleGAN (Zhu et al. 2017) between two real digit sources that were never paired: scikit-learn's
+8x8 `digits` (domain a, resized to 28x28) and mnist5k (domain b, 4,000 MNIST training digits).
+
+The official recipe scaled to 28 px: a ResNet generator (c7s1-F, two stride-2 downsamplings,
+residual blocks, two upsamplings; the paper's 9 blocks at 256 px, 6 at 128 px, fewer and
+narrower here), a PatchGAN whose receptive field is scaled to the image (1 layer: 16x16 of
+28x28, as 70x70 is of 256x256), instance norm, LSGAN, cycle weights 10, identity 0.5 x 10,
+the pool of 50 past translations, Adam 2e-4 (b1 0.5), constant then linear decay to 0 over
+the second half. `:semantic` adds CyCADA's semantic-consistency loss (Hoffman et al. 2018,
+Eq. 5) with f_S a digits classifier trained with random zoom-out. The classifiers of
+eval.domain_classifiers judge content preservation (genlab's MNIST classifier on digits ->
+MNIST translations, the plain digits classifier on the other direction), neither of them f_S;
+all three are trained once into the genlab cache on first use (about 2 min each).
+
+  python run.py --config configs/cyclegan_digits_mnist.py
+  python run.py --config configs/cyclegan_digits_mnist.py:semantic
+  python run.py --config configs/cyclegan_digits_mnist.py:smoke    # a few seconds, for tests
+"""
+from genlab import config_defaults
+
+
+def get_config(arg=None):
+  arg = config_defaults.parse_arg(arg, smoke=False, semantic=False)
+  c = config_defaults.cyclegan_config()   # every cyclegan key (and the data domains' keys)
+  c.method = 'cyclegan'
+  c.dataset = 'domains'
+  c.data.domains.a.dataset = 'digits'
+  c.data.domains.a.image_size = 28        # 8x8 -> 28x28 (bicubic), MNIST's size
+  c.data.domains.b.dataset = 'mnist5k'
+  config_defaults.set_schedule(c, 8, 3_000, log_every=100, eval_every=1_000,
+                               checkpoint_every=500)
+  c.model.update(g_features=32, g_blocks=3, g_downsampling=2, d_features=64, d_layers=1)
+  c.loss = dict(cycle_weight_a=10.0, cycle_weight_b=10.0, identity_weight=0.5, pool_size=50,
+                semantic_weight=1.0 if arg.semantic else 0.0,
+                # CyCADA's f_S: trained on digits only, with random zoom-out (scale 0.6-1) so
+                # that it reads a digit at MNIST's size too (configs/classifier_mnist.py)
+                semantic_classifier='dataset=digits,image_size=28,min_scale=0.6')
+  c.augment = dict(load_size=0, flip=False)  # digits are not mirror-symmetric
+  for section in ('g_optimizer', 'd_optimizer'):
+    c[section] = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999,
+                      schedule='linear_decay', decay_steps=1_500)
+  c.eval.batch_size = 100
+  c.eval.domain_classifiers.a = 'dataset=digits,image_size=28'
+  c.eval.domain_classifiers.b = ''        # genlab's MNIST classifier (the sample metrics')
+  if arg.smoke:
+    config_defaults.cyclegan_smoke(c)
+    c.eval.domain_classifiers.a = 'dataset=digits,image_size=28,smoke'
+    c.eval.domain_classifiers.b = 'smoke'
+    c.loss.semantic_classifier = 'dataset=digits,image_size=28,min_scale=0.6,smoke'
+  return c
