@@ -99,11 +99,20 @@ def _config(**overrides):
   return c
 
 
-def test_losses_fall_and_the_pool_fills(data_dir, tmp_path):
-  c = _config(num_train_steps=30, eval_every_steps=30, checkpoint_every_steps=30,
+@pytest.fixture(scope='module')
+def trained(data_dir, tmp_path_factory):
+  """30 steps of the smoke networks (pool of 20, so it fills after 3 steps of 8 translations),
+  checkpoints at 15 and 30: (config, workdir)."""
+  c = _config(num_train_steps=30, eval_every_steps=30, checkpoint_every_steps=15,
               log_every_steps=1, **{'model.g_features': 8, 'loss.pool_size': 20})
-  train.train_and_evaluate(c, str(tmp_path / 'run'))
-  rows = [json.loads(l) for l in open(tmp_path / 'run' / 'metrics.jsonl')]
+  workdir = str(tmp_path_factory.mktemp('cyclegan') / 'run')
+  train.train_and_evaluate(c, workdir)
+  return c, workdir
+
+
+def test_losses_fall_and_the_pool_fills(trained):
+  _, workdir = trained
+  rows = [json.loads(l) for l in open(os.path.join(workdir, 'metrics.jsonl'))]
   rows = [r for r in rows if r['split'] == 'train']
   cycle = [r['cycle_a'] + r['cycle_b'] for r in rows]
   assert np.mean(cycle[-5:]) < 0.7 * np.mean(cycle[:5])  # the cycle is learned
@@ -111,28 +120,41 @@ def test_losses_fall_and_the_pool_fills(data_dir, tmp_path):
   assert rows[-1]['learning_rate'] < rows[0]['learning_rate']  # the linear decay ran
   for name in ('g_adv_a', 'g_adv_b', 'identity_a', 'identity_b', 'd_a', 'd_b'):
     assert np.isfinite(rows[-1][name])
-  results = json.load(open(tmp_path / 'run' / 'results.json'))['metrics']
+  results = json.load(open(os.path.join(workdir, 'results.json')))['metrics']
   assert 0 < results['cycle_l1_a'] < 1 and 'd_b_translated' in results
-  assert os.path.exists(tmp_path / 'run' / 'analysis' / 'test_a_to_b.png')
+  assert os.path.exists(os.path.join(workdir, 'analysis', 'test_a_to_b.png'))
 
 
-def test_resume_is_exact_with_the_pool_and_schedule(data_dir, tmp_path):
-  """Resumed from step 3 of 6 (the pool still filling then: 8 of 10 stored), the final state
-  (generators, discriminators, Adam moments, the pools) and results equal a straight run's."""
-  c = _config(num_train_steps=6, checkpoint_every_steps=3, eval_every_steps=6,
-              **{'loss.pool_size': 10})
-  straight, resumed = str(tmp_path / 'straight'), str(tmp_path / 'resumed')
-  train.train_and_evaluate(c, straight)
+def test_resume_is_exact_with_the_pool_and_schedule(trained, tmp_path):
+  """Resumed from step 15 of 30, the final state (generators, discriminators, Adam moments, the
+  pools) and the results equal the straight run's."""
+  c, straight = trained
+  resumed = str(tmp_path / 'resumed')
   shutil.copytree(straight, resumed)
-  shutil.rmtree(os.path.join(resumed, 'checkpoints', '6'))
+  shutil.rmtree(os.path.join(resumed, 'checkpoints', '30'))
   os.remove(os.path.join(resumed, 'results.json'))
   train.train_and_evaluate(c, resumed)
   states = [train.restore(c, w)[1] for w in (straight, resumed)]
-  assert int(states[0].pools['a'].count) == 10
+  assert int(states[0].pools['a'].count) == 20
   for x, y in zip(jax.tree.leaves(states[0]), jax.tree.leaves(states[1])):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
   read = lambda w: json.load(open(os.path.join(w, 'results.json')))['metrics']  # noqa: E731
   assert read(straight) == read(resumed)
+
+
+def test_sample_mode_translates_either_way(trained, tmp_path):
+  c, workdir = trained
+  c = c.copy_and_resolve_references()
+  from genlab import sampling  # pylint: disable=g-import-not-at-top
+  for direction in ('a_to_b', 'b_to_a'):
+    c.sample.direction = direction
+    out = sampling.sample(c, workdir, 5, str(tmp_path / f'{direction}.npz'))
+    with np.load(out) as f:
+      assert f['samples'].shape == (5, 28, 28, 1) and f['samples'].dtype == np.float32
+      assert f['inputs'].shape == (5, 28, 28, 1) and f['labels'].shape == (5,)
+      assert 0 <= f['samples'].min() and f['samples'].max() <= 1
+  with np.load(tmp_path / 'a_to_b.npz') as a, np.load(tmp_path / 'b_to_a.npz') as b:
+    assert not np.array_equal(a['inputs'], b['inputs'])  # digits, then MNIST test images
 
 
 def test_semantic_loss_and_content_metrics_with_the_domain_classifiers(data_dir, tmp_path):
@@ -148,22 +170,6 @@ def test_semantic_loss_and_content_metrics_with_the_domain_classifiers(data_dir,
     assert 0 <= results[f'accuracy_{name}'] <= 1
   rows = [json.loads(l) for l in open(tmp_path / 'run' / 'metrics.jsonl')]
   assert any('semantic_a' in r and 'semantic_b' in r for r in rows)
-
-
-def test_sample_mode_translates_either_way(data_dir, tmp_path):
-  c = _config(num_train_steps=2, eval_every_steps=2, checkpoint_every_steps=2)
-  workdir = str(tmp_path / 'run')
-  train.train_and_evaluate(c, workdir)
-  from genlab import sampling  # pylint: disable=g-import-not-at-top
-  for direction, source_shape in (('a_to_b', (28, 28, 1)), ('b_to_a', (28, 28, 1))):
-    c.sample.direction = direction
-    out = sampling.sample(c, workdir, 5, str(tmp_path / f'{direction}.npz'))
-    with np.load(out) as f:
-      assert f['samples'].shape == (5, *source_shape) and f['samples'].dtype == np.float32
-      assert f['inputs'].shape == (5, *source_shape) and f['labels'].shape == (5,)
-      assert 0 <= f['samples'].min() and f['samples'].max() <= 1
-  with np.load(tmp_path / 'a_to_b.npz') as a, np.load(tmp_path / 'b_to_a.npz') as b:
-    assert not np.array_equal(a['inputs'], b['inputs'])  # digits, then MNIST test images
 
 
 @pytest.mark.parametrize('override, words', [
