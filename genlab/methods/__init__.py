@@ -59,9 +59,10 @@ class Method:
   # Metrics (floats) go into results.json; pictures (H, W, C) into WORKDIR/analysis/*.png.
   analyze: Optional[Callable[[Any, jax.Array, Callable[[str], dict]],
                              tuple[dict[str, float], dict[str, np.ndarray]]]] = None
-  # For methods that map an input to an output but do not generate (autoencoders):
+  # For methods that map an input to an output but do not generate (autoencoders, CycleGAN):
   # (state, batch, key) -> {'input': what the network saw (e.g. the noisy image), 'output':
-  # its reconstruction}, float32 (B, H, W, C). --mode=sample writes these for test images.
+  # its reconstruction or translation}, float32 (B, H, W, C), and 'label', 'mask' where the
+  # batch has no top-level ones (two domains). --mode=sample writes these for test images.
   reconstruct: Optional[Callable[[Any, dict, jax.Array], dict[str, jax.Array]]] = None
   # Host-side: the means of eval_step's sums -> the reported metrics, for what is not a mean
   # (a perplexity is exp of the mean NLL). eval_step may return its own '_count' (e.g. the
