@@ -129,12 +129,9 @@ def train_iterator(config, *, process_index: int = 0,
   global_batch = config.get('batch_size', None)
   batches_lib.local_batch_size(global_batch, process_count)
   batches_lib.check_process(process_index, process_count)
-  streams = {}
-  for index, (name, s) in enumerate(ds.items()):
-    x, labels, scale = images.load(s, s['splits']['train'], binarized=False)
-    streams[name] = images.TrainBatches(
-        x, labels, seed=domain_seed(config.get('seed', 0), index), global_batch=global_batch,
-        process_index=process_index, process_count=process_count, dynamic=False, scale=scale)
+  streams = {name: images.train_batches(s, domain_seed(config.get('seed', 0), index),
+                                        global_batch, process_index, process_count)
+             for index, (name, s) in enumerate(ds.items())}
   return batches_lib.iterator(_Together(streams))
 
 

@@ -173,11 +173,18 @@ def train_iterator(config, *, process_index: int = 0,
   global_batch = config.get('batch_size', None)
   batches_lib.local_batch_size(global_batch, process_count)
   batches_lib.check_process(process_index, process_count)
+  return batches_lib.iterator(train_batches(s, config.get('seed', 0), global_batch,
+                                            process_index, process_count))
+
+
+def train_batches(s: dict, seed, global_batch: int, process_index: int,
+                  process_count: int) -> TrainBatches:
+  """The training stream of one image set (its checked `settings`) for `seed`: item t is this
+  process's rows of global batch t. The domains part takes one per domain."""
   images, labels, scale, dynamic = _train_arrays(s)
-  batches = TrainBatches(images, labels, seed=config.get('seed', 0), global_batch=global_batch,
-                          process_index=process_index, process_count=process_count,
-                          dynamic=dynamic, scale=scale)
-  return batches_lib.iterator(batches)
+  return TrainBatches(images, labels, seed=seed, global_batch=global_batch,
+                      process_index=process_index, process_count=process_count,
+                      dynamic=dynamic, scale=scale)
 
 
 def train_pixel_mean(config) -> np.ndarray:
