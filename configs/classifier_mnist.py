@@ -21,6 +21,10 @@ translation, which must read scikit-learn's 8x8 digits at the 28x28 of the other
   min_scale=S     also shrink each training image by a random factor in [S, 1] (default 1:
                   never), so that digits of every size are read alike; CycleGAN's semantic
                   loss uses dataset=digits,image_size=28,min_scale=0.6 (CyCADA's f_S)
+  degrees=D       also rotate by up to D degrees (default 0)
+  shear=S         also slant by up to S (x += S y; default 0)
+  stroke=T        also redraw the strokes through a ramp at threshold 1/2 +- T (default 0):
+                  thinner, thicker, sharper (genlab/augment.py)
   Measured (digits at 28x28: 1,259 training images, so 1,000 steps of 128 are ~100 epochs;
   2-core CPU): test accuracy 99.7% (358/359), validation 98.3% (176/179), test NLL 0.006 nats;
   validation is at 98.3-98.9% from step 250 on, so the schedule neither under- nor overtrains;
@@ -32,7 +36,7 @@ from genlab.errors import UserError
 
 def get_config(arg=None):
   arg = config_defaults.parse_arg(arg, smoke=False, dataset='mnist5k', image_size=0,
-                                  min_scale=1.0)
+                                  min_scale=1.0, degrees=0.0, shear=0.0, stroke=0.0)
   if arg.image_size < 0:
     raise UserError(f'image_size={arg.image_size}: give a side in pixels, or 0 for the images as '
                     'stored.')
@@ -52,7 +56,8 @@ def get_config(arg=None):
   c.optimizer = dict(name='adamw', learning_rate=3e-3, b1=0.9, b2=0.999, eps=1e-8,
                      weight_decay=1e-4, schedule='cosine', grad_clip_norm=None)
   c.loss = dict(label_smoothing=0.0)
-  c.augment = dict(max_shift=2, min_scale=arg.min_scale)  # min_scale 1: no zoom-out
+  c.augment = dict(max_shift=2, min_scale=arg.min_scale,  # min_scale 1: no zoom-out
+                   max_degrees=arg.degrees, max_shear=arg.shear, stroke=arg.stroke)
   c.eval.batch_size = 100
   c.viz = dict(num_misclassified=36)
 

@@ -113,14 +113,6 @@ def test_blur_keeps_a_constant_and_the_mean_and_smooths_noise():
   np.testing.assert_allclose(tiny, 1.0, atol=1e-6)
 
 
-def test_random_transform_is_the_identity_at_zero_and_a_rotation_otherwise():
-  x = jax.random.uniform(jax.random.key(1), (2, 16, 16, 3))
-  np.testing.assert_array_equal(cv.random_transform(x, jax.random.key(2), 0.0, 0.0), x)
-  y = cv.random_transform(x, jax.random.key(2), 0.1, 10.0)
-  assert y.shape == x.shape and not np.allclose(y, x)
-  assert 0 <= float(y.min()) and float(y.max()) <= 1
-
-
 @pytest.mark.parametrize('overrides,words', [
     (dict(optimizer=dict(name='lbfgs', learning_rate=None)), 'jitter'),
     (dict(optimizer=dict(name='lbfgs', learning_rate=None), jitter=0,

@@ -229,3 +229,20 @@ def test_random_zoom_out_shrinks_about_the_centre():
   shrunk = out[areas < 0.8]                    # s < ~0.9: the frame's border is black
   assert len(shrunk) and np.all(shrunk[:, 0] == 0) and np.all(shrunk[:, :, 0] == 0)
   assert np.all(out[:, 14, 14] > 0.99)         # the centre is kept
+
+
+def test_shape_and_stroke_augmentations_are_off_unless_asked():
+  """Zero rotation, shear and stroke leave a step exactly as before they existed (a metric
+  classifier trained before them trains the same); any of them on changes what it sees."""
+  data = random_batch(16)
+
+  def first_loss(**augment):
+    config = tiny_config(**{f'augment.{k}': v for k, v in augment.items()})
+    method = classifier.make(config, FakeDataInfo())
+    state = jax.jit(method.init)(jax.random.key(0))
+    return float(jax.jit(method.train_step)(state, data, jax.random.key(3))[1]['loss'])
+
+  plain = first_loss()
+  assert first_loss(max_degrees=0.0, max_shear=0.0, stroke=0.0) == plain
+  for on in (dict(max_degrees=20.0), dict(max_shear=0.4), dict(stroke=0.3)):
+    assert first_loss(**on) != plain, on

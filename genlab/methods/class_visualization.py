@@ -44,6 +44,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genlab import augment
 from genlab.config_checks import Range, count, natural, non_negative, positive
 from genlab.errors import UserError, one_of
 from genlab.methods import _image_optim, section
@@ -144,30 +145,6 @@ def gaussian_blur(x_NxHxWxC, sigma: float):
   return sum(float(k) * y[:, :, i:i + w] for i, k in enumerate(kernel))
 
 
-def random_transform(x_NxHxWxC, key, max_scale: float, max_degrees: float):
-  """Each image zoomed by a factor uniform in [1 - max_scale, 1 + max_scale] and rotated by an
-  angle uniform in [-max_degrees, max_degrees] about its centre, resampled bilinearly with
-  reflected edges (Olah et al. 2017's transformation robustness)."""
-  if max_scale <= 0 and max_degrees <= 0:
-    return x_NxHxWxC
-  n, h, w, _ = x_NxHxWxC.shape
-  k_scale, k_angle = jax.random.split(key)
-  scale = 1.0 + max_scale * jax.random.uniform(k_scale, (n,), minval=-1.0, maxval=1.0)
-  angle = jnp.deg2rad(max_degrees) * jax.random.uniform(k_angle, (n,), minval=-1.0, maxval=1.0)
-  yy, xx = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32) - (h - 1) / 2,
-                        jnp.arange(w, dtype=jnp.float32) - (w - 1) / 2, indexing='ij')
-
-  def one(image_HxWxC, s, a):
-    cos, sin = jnp.cos(a) / s, jnp.sin(a) / s  # output pixel -> source pixel
-    src_y = cos * yy - sin * xx + (h - 1) / 2
-    src_x = sin * yy + cos * xx + (w - 1) / 2
-    sample = lambda channel: jax.scipy.ndimage.map_coordinates(
-        channel, [src_y, src_x], order=1, mode='reflect')
-    return jax.vmap(sample, in_axes=-1, out_axes=-1)(image_HxWxC)
-
-  return jax.vmap(one)(x_NxHxWxC, scale, angle)
-
-
 def make(config, data_info):
   del data_info
   net = classifier(config)
@@ -208,8 +185,8 @@ def make(config, data_info):
   def objective(k, x, key):
     del k
     k_jitter, k_transform = jax.random.split(key)
-    seen = random_transform(_image_optim.jitter(x, k_jitter, max_shift), k_transform,
-                            max_scale, max_degrees)
+    seen = augment.random_affine(_image_optim.jitter(x, k_jitter, max_shift), k_transform,
+                                  max_scale=max_scale, max_degrees=max_degrees)
     score = net.logits(seen)[rows, target]
     l2 = jnp.sum((x - mean) ** 2)
     tv = _image_optim.total_variation(x)

@@ -10,8 +10,11 @@ checkpoints it, and genlab/pretrained/digit_classifier.py exports and loads it b
               accuracy (on the augmented batch, dropout on), grad_norm, learning_rate
   eval_step   sums over mask == 1:  accuracy (the number correct), nll (-log p(label|x), nats)
 
-Training inputs are randomly translated by up to `config.augment.max_shift` pixels inside the
-jitted step, from the step's key, so a resumed run sees exactly the same batches. Weight decay
+Training inputs are augmented inside the jitted step, from the step's key, so a resumed run
+sees exactly the same batches: zoomed out by a factor in [augment.min_scale, 1], rotated by up
+to augment.max_degrees and slanted by up to augment.max_shear, their strokes thinned or
+thickened (augment.stroke, genlab/augment.py), then translated by up to augment.max_shift
+pixels. Each is off by default but the translation. Weight decay
 comes from the optimizer config (e.g. optax.adamw's `weight_decay`). There is no `sample`: a
 classifier does not generate, and `--mode=sample` says so.
 """
@@ -27,6 +30,7 @@ import numpy as np
 import optax
 from flax.training import train_state
 
+from genlab import augment
 from genlab import methods
 from genlab import optim
 from genlab.config_checks import Range, count, fraction, natural
@@ -40,6 +44,9 @@ CONFIG_RANGES = {
     'model.dropout_rate': fraction(), 'loss.label_smoothing': fraction(),
     'augment.max_shift': natural(), 'viz.num_misclassified': count(),
     'augment.min_scale': Range(low=0, high=1, low_open=True, why='1: no zoom-out'),
+    'augment.max_degrees': Range(low=0, high=180, why='0: no rotation'),
+    'augment.max_shear': Range(low=0, high=1, why='0: no shear'),
+    'augment.stroke': Range(low=0, high=0.5, why='0: strokes as drawn'),
 }
 
 
@@ -154,7 +161,11 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
                               'loss.label_smoothing')
   max_shift = int_at_least(methods.section(config, 'augment').get('max_shift', 0), 0,
                             'augment.max_shift')
-  min_scale = float(methods.section(config, 'augment').get('min_scale', 1.0))
+  augment_cfg = methods.section(config, 'augment')
+  min_scale = float(augment_cfg.get('min_scale', 1.0))
+  max_degrees = float(augment_cfg.get('max_degrees', 0.0))
+  max_shear = float(augment_cfg.get('max_shear', 0.0))
+  stroke = float(augment_cfg.get('stroke', 0.0))
   num_shown = int_at_least(methods.section(config, 'viz').get('num_misclassified', 32), 1,
                             'viz.num_misclassified')
   features = features_fn(model)
@@ -166,8 +177,13 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
 
   def train_step(state, batch, key):
     augment_key, dropout_key, zoom_key = jax.random.split(key, 3)
-    x_BxHxWxC = random_translate(augment_key, random_zoom_out(zoom_key, batch['image'],
-                                                                min_scale), max_shift)
+    # Keys of their own, so that configs without these draw what they always drew.
+    affine_key, stroke_key = jax.random.split(jax.random.fold_in(key, 1))
+    x_BxHxWxC = random_zoom_out(zoom_key, batch['image'], min_scale)
+    x_BxHxWxC = augment.random_affine(x_BxHxWxC, affine_key, max_degrees=max_degrees,
+                                      max_shear=max_shear, mode='constant')
+    x_BxHxWxC = augment.random_stroke(x_BxHxWxC, stroke_key, stroke)
+    x_BxHxWxC = random_translate(augment_key, x_BxHxWxC, max_shift)
     labels_B = batch['label']
 
     def loss_fn(params):
