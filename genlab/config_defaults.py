@@ -122,6 +122,13 @@ def gan_config() -> ml_collections.ConfigDict:
       d_init_range=ml_collections.FieldReference(None, field_type=float),
       spectral_norm=False)
   c.loss = dict(kind='non_saturating', n_critic=1, gp_weight=10.0)
+  # What the discriminator sees (genlab/augment.py): 'none', 'diffaugment' (its `policy`) or
+  # 'ada' (its `ops`, each with probability p; p adapts to r_t -> target unless adaptive=False).
+  # The ops are ADA's 'bgc' set; a config names the subset that is safe for its data.
+  c.augment = dict(kind='none', policy=('color', 'translation', 'cutout'),
+                   ops=('xflip', 'rotate90', 'xint', 'scale', 'rotate', 'aniso', 'xfrac',
+                        'brightness', 'contrast', 'lumaflip', 'hue', 'saturation'),
+                   p=0.0, adaptive=True, target=0.6, interval=4, kimg=500.0)
   c.g_optimizer = _neutral_optimizer()
   c.d_optimizer = _neutral_optimizer()
   c.eval.batch_size = 100

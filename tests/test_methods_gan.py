@@ -95,6 +95,10 @@ def test_ema_decay_warms_up_then_stays_at_the_configured_value():
     ({'model.kind': 'dcgan', 'loss.kind': 'wgan_gp', 'model.d_norm': 'batch'}, INFO, 'd_norm'),
     ({'ema_decay': 1.0}, INFO, 'ema_decay'),
     ({'model.kind': 'dcgan'}, DataInfo('odd', (10, 10, 1), 0, {}), 'DCGAN needs'),
+    ({'augment.kind': 'ada', 'augment.ops': ()}, INFO, 'safe'),
+    ({'augment.kind': 'ada', 'augment.ops': ('xint', 'flip')}, INFO, "'flip'.*xflip"),
+    ({'augment.kind': 'diffaugment', 'augment.policy': ('colour',)}, INFO, 'color'),
+    ({'augment.kind': 'mixup'}, INFO, 'augment.kind'),
 ])
 def test_bad_config_is_one_clear_error(overrides, info, message):
   with pytest.raises(UserError, match=message):
@@ -114,6 +118,47 @@ def test_one_step_of_every_loss_is_finite_and_updates_both_players(kind):
     assert max(jax.tree.leaves(moved)) > 0, name
   assert int(new.step) == 1
   assert kind != 'wgan_gp' or float(metrics['gradient_penalty']) > 0
+
+
+@pytest.mark.parametrize('kind', ['diffaugment', 'ada'])
+def test_augmented_discriminator_steps_and_generator_gradients_through_the_augmentation(kind):
+  config = tiny_config(**{'augment.kind': kind, 'augment.p': 0.5, 'augment.adaptive': False,
+                          'augment.ops': ('xint', 'scale', 'rotate', 'brightness', 'cutout')})
+  m = gan.make(config, INFO)
+  plain = gan.make(tiny_config(), INFO)
+  state = m.init(jax.random.key(0))
+  assert isinstance(state, gan.ADAGANState) == (kind == 'ada')
+  _, metrics = jax.jit(m.train_step)(state, batch(), jax.random.key(1))
+  _, unaugmented = jax.jit(plain.train_step)(plain.init(jax.random.key(0)), batch(),
+                                             jax.random.key(1))
+  assert all(np.isfinite(float(v)) for v in metrics.values())
+  for name in ('d_loss', 'g_loss', 'g_grad_norm'):  # D saw other images, G's gradient too
+    assert float(metrics[name]) != float(unaugmented[name]), name
+  assert float(metrics['g_grad_norm']) > 0
+
+
+def test_ada_p_follows_the_reference_heuristic():
+  """stylegan2-ada-pytorch training_loop.py: every ada_interval steps, p += sign(mean r_t -
+  target) * batch * interval / (kimg * 1000), floored at 0; replayed here from the r_t the
+  step reports."""
+  interval, kimg, target, size = 3, 0.08, -0.75, 16   # this D calls most reals fake early
+  config = tiny_config(**{'augment.kind': 'ada', 'augment.interval': interval,
+                          'augment.kimg': kimg, 'augment.target': target,
+                          'augment.ops': ('xint', 'brightness')})
+  m = gan.make(config, INFO)
+  state, step = m.init(jax.random.key(0)), jax.jit(m.train_step)
+  p, signs, moves, highest = 0.0, [], set(), 0.0
+  for i in range(15):
+    state, metrics = step(state, batch(seed=i % 2), jax.random.key(i))
+    assert float(metrics['augment_p']) == pytest.approx(p, abs=1e-6), i
+    signs.append(float(metrics['r_t']))
+    if (i + 1) % interval == 0:
+      adjust = np.sign(np.mean(signs) - target) * size * interval / (kimg * 1000)
+      p, signs = max(p + adjust, 0.0), []
+      moves.add(np.sign(adjust))
+      highest = max(highest, p)
+    assert float(state.ada['p']) == pytest.approx(p, abs=1e-6), i
+  assert highest > 0 and {-1.0, 1.0} <= moves, (highest, moves)   # both directions
 
 
 def test_n_critic_discriminator_updates_per_generator_update():
@@ -225,11 +270,14 @@ def _wgan_smoke():
   c = importlib.import_module('configs.wgan_gp_mnist').get_config('smoke')
   c.eval.sample_metrics = ()
   c.eval.test_sample_metrics = ()
+  # ADA, with p moving fast, so that its state resumes exactly too.
+  c.augment.update(kind='ada', ops=('xint', 'scale', 'brightness'), kimg=0.2, interval=2)
   return c
 
 
 def test_resume_of_wgan_gp_is_bit_identical(data_dir, tmp_path):
-  """Both players, both optimizer states, the EMA and the critic scan resume exactly."""
+  """Both players, both optimizer states, the EMA, the critic scan and ADA's p resume
+  exactly."""
   import shutil  # pylint: disable=g-import-not-at-top
   from genlab import train  # pylint: disable=g-import-not-at-top
   full, partial = str(tmp_path / 'full'), str(tmp_path / 'partial')
@@ -241,6 +289,7 @@ def test_resume_of_wgan_gp_is_bit_identical(data_dir, tmp_path):
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
     np.testing.assert_array_equal(x, y)
   assert int(a.d_opt_state[0].count) == 20 * 5  # n_critic = 5 critic updates per step
+  assert float(a.ada['p']) > 0
 
 
 def test_conv_implementations_share_parameters_and_outputs():

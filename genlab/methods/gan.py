@@ -17,7 +17,15 @@ With logits l = D(x), the losses per example (minimised by the player named):
 
 Metrics, means over the step: loss (= d_loss, shown in the progress line), d_loss, g_loss,
 d_real and d_fake (mean logits), wasserstein (d_real - d_fake, the critic's estimate of the
-W1 distance under wgan_gp), gradient_penalty, d_grad_norm, g_grad_norm, ema_decay.
+W1 distance under wgan_gp), gradient_penalty, d_grad_norm, g_grad_norm, ema_decay; with ADA
+also augment_p and r_t (E[sign D(x_real)] of the step, the overfitting heuristic).
+
+GANs on little data (`augment.kind`, genlab/augment.py): 'diffaugment' (Zhao et al. 2020) or
+'ada' (Karras et al. 2020) transforms every image the discriminator sees, real and generated,
+in both players' losses, differentiably, so the generator is not taught the augmentations.
+ADA's p lives in the train state and follows the r_t heuristic (target `augment.target`,
+adjusted every `augment.interval` steps at a speed of `augment.kimg` thousand images per unit
+of p; `augment.adaptive=False` keeps p fixed at `augment.p`).
 """
 from __future__ import annotations
 
@@ -31,6 +39,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from genlab import augment
 from genlab import data as data_lib
 from genlab import methods
 from genlab import optim
@@ -48,7 +57,12 @@ CONFIG_RANGES = {
     'loss.n_critic': count(), 'loss.gp_weight': non_negative(),
     'viz.num_samples': count(), 'viz.interpolation_rows': count(),
     'viz.interpolation_steps': Range(low=2, integer=True, why='the two ends and what lies between'),
+    'augment.p': Range(low=0, high=1, why='the probability of each ADA op'),
+    'augment.target': Range(low=-1, high=1, low_open=True, high_open=True,
+                            why="ADA's r_t target, 0.6 in the paper"),
+    'augment.interval': count(), 'augment.kimg': positive(),
 }
+AUGMENTS = ('none', 'diffaugment', 'ada')
 
 LOSSES = ('minimax', 'non_saturating', 'lsgan', 'wgan_gp', 'hinge')
 PRIORS = ('normal', 'uniform')
@@ -64,6 +78,13 @@ class GANState:
   g_opt_state: Any
   d_opt_state: Any
   ema_params: Any    # EMA of g_params: what eval, samples and pictures use
+
+
+@flax.struct.dataclass
+class ADAGANState(GANState):
+  """augment.kind='ada': ADA's p in the train state, so a run resumes it exactly (the state
+  of a run without ADA stays a GANState, and its checkpoints what they always were)."""
+  ada: Any           # {'p', 'signs' (sum of r_t since p last moved), 'count' (steps in it)}
 
 
 # -- losses ------------------------------------------------------------------------------------
@@ -148,7 +169,23 @@ def _settings(config, data_info):
   decay = float(config.get('ema_decay', 0.999))
   if not 0.0 <= decay < 1.0:
     raise UserError(f'config.ema_decay={decay}: give a decay in [0, 1) (0 turns the EMA off).')
+  aug = methods.section(config, 'augment')
+  augment_kind = one_of(aug.get('kind', 'none'), AUGMENTS, 'augment.kind')
+  policy = tuple(aug.get('policy', ('translation', 'cutout')))
+  ops = tuple(aug.get('ops', ()))
+  for name, given, valid in (('augment.policy', policy, augment.DIFFAUGMENT_POLICIES),
+                             ('augment.ops', ops, augment.ADA_OPS)):
+    unknown = [o for o in given if o not in valid]
+    if unknown:
+      raise UserError(f'config.{name} has {", ".join(map(repr, unknown))}: choose from '
+                      f'{", ".join(valid)}.')
+  if augment_kind == 'ada' and not ops:
+    raise UserError("config.augment.kind='ada' with no augment.ops: name the ops that are safe "
+                    "for the data (e.g. no 'xflip' or 'rotate90' for digits).")
   return dict(
+      augment=augment_kind, policy=policy, ops=ops, ada_p=float(aug.get('p', 0.0)),
+      ada_adaptive=bool(aug.get('adaptive', True)), ada_target=float(aug.get('target', 0.6)),
+      ada_interval=int(aug.get('interval', 4)), ada_kimg=float(aug.get('kimg', 500.0)),
       kind=kind, n_critic=int(n_critic), gp_weight=float(loss.get('gp_weight', 10.0)),
       num_classes=data_info.num_classes if conditional else 0,
       latent_dim=int(model.get('latent_dim', 100)),
@@ -236,19 +273,47 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
     d_vars = discriminator.init({'params': d_key, 'dropout': d_key},
                                 jnp.zeros((2, *image_shape), jnp.float32), labels, train=True)
     g_params, d_params = g_vars['params'], d_vars['params']
-    return GANState(
+    state = GANState(
         step=jnp.zeros((), jnp.int32), g_params=g_params, d_params=d_params,
         g_stats=g_vars.get('batch_stats', {}), d_stats=d_vars.get('batch_stats', {}),
         g_opt_state=g_tx.init(g_params), d_opt_state=d_tx.init(d_params),
         ema_params=jax.tree.map(jnp.copy, g_params))
+    if s['augment'] != 'ada':
+      return state
+    return ADAGANState(**vars(state), ada=dict(
+        p=jnp.asarray(s['ada_p'], jnp.float32), signs=jnp.zeros((), jnp.float32),
+        count=jnp.zeros((), jnp.int32)))
 
-  def critic_update(g_params, g_stats, carry, inputs):
+  def seen(x, key, p):
+    """What the discriminator sees of x: x, or its DiffAugment / ADA transform (computed in
+    [-1, 1], as the references do)."""
+    if s['augment'] == 'none':
+      return x
+    x = x if out_range != 'sigmoid' else x * 2.0 - 1.0
+    x = (augment.diffaugment(x, key, s['policy']) if s['augment'] == 'diffaugment' else
+         augment.ada(x, key, p, s['ops']))
+    return x if out_range != 'sigmoid' else (x + 1.0) * 0.5
+
+  def next_ada(ada_state, r_t):
+    """Accumulates r_t; every augment.interval steps moves p (augment.ada_update)."""
+    signs, count = ada_state['signs'] + r_t, ada_state['count'] + 1
+    due = count >= s['ada_interval']
+    p = ada_state['p']
+    if s['ada_adaptive']:
+      moved = augment.ada_update(p, signs / count.astype(jnp.float32), s['ada_target'],
+                                 config.batch_size * s['ada_interval'], s['ada_kimg'])
+      p = jnp.where(due, moved, p)
+    return dict(p=p, signs=jnp.where(due, 0.0, signs),
+                count=jnp.where(due, 0, count).astype(jnp.int32))
+
+  def critic_update(g_params, g_stats, p, carry, inputs):
     """One discriminator step on one real batch (one of the n_critic)."""
     d_params, d_stats, d_opt_state = carry
     x_real, labels, key = inputs
     z_key, gp_key, drop_key = jax.random.split(key, 3)
     fake, _ = generate(g_params, g_stats, prior(z_key, x_real.shape[0]), labels)
-    fake = jax.lax.stop_gradient(fake)
+    fake = seen(jax.lax.stop_gradient(fake), jax.random.fold_in(key, 11), p)
+    x_real = seen(x_real, jax.random.fold_in(key, 12), p)
 
     def loss_fn(d_params):
       real_B, stats = critic(d_params, d_stats, x_real, labels, drop_key)
@@ -261,7 +326,8 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
             x_real, fake, gp_key)
       loss = jnp.mean(loss_B + s['gp_weight'] * gp_B)
       return loss, (stats, {'d_loss': loss, 'd_real': jnp.mean(real_B),
-                            'd_fake': jnp.mean(fake_B), 'gradient_penalty': jnp.mean(gp_B)})
+                            'd_fake': jnp.mean(fake_B), 'gradient_penalty': jnp.mean(gp_B),
+                            'r_t': jnp.mean(jnp.sign(real_B))})
 
     (_, (d_stats, metrics)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d_params)
     updates, d_opt_state = d_tx.update(grads, d_opt_state, d_params)
@@ -277,9 +343,11 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
     keys = jax.random.split(jax.random.fold_in(key, 0), n_critic)
     # Unrolled, not lax.scan: convolutions inside an XLA while loop ran 14x slower on the CPU
     # (DCGAN step 1016 ms -> 70 ms at batch 64); n_critic is small.
+    ada = getattr(state, 'ada', None)
+    p = ada['p'] if ada is not None else jnp.float32(s['ada_p'])
     carry, history = (state.d_params, state.d_stats, state.d_opt_state), []
     for i in range(n_critic):
-      carry, metrics = critic_update(state.g_params, state.g_stats, carry,
+      carry, metrics = critic_update(state.g_params, state.g_stats, p, carry,
                                      (x_NxBx[i], labels_NxB[i], keys[i]))
       history.append(metrics)
     d_params, d_stats, d_opt_state = carry
@@ -290,7 +358,8 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
 
     def g_loss_fn(g_params):
       fake, g_stats = generate(g_params, state.g_stats, z, g_labels)
-      fake_B, _ = critic(d_params, d_stats, fake, g_labels, drop_key)
+      fake_B, _ = critic(d_params, d_stats, seen(fake, jax.random.fold_in(drop_key, 13), p),
+                         g_labels, drop_key)
       return jnp.mean(generator_loss(kind, fake_B)), g_stats
 
     (g_loss, g_stats), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g_params)
@@ -298,9 +367,12 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
     g_params = optax.apply_updates(state.g_params, updates)
     decay = ema_decay(s['ema_decay'], state.step)
     ema_params = optax.incremental_update(g_params, state.ema_params, 1.0 - decay)
-    new_state = GANState(step=state.step + 1, g_params=g_params, d_params=d_params,
-                         g_stats=g_stats, d_stats=d_stats, g_opt_state=g_opt_state,
-                         d_opt_state=d_opt_state, ema_params=ema_params)
+    new_state = state.replace(step=state.step + 1, g_params=g_params, d_params=d_params,
+                              g_stats=g_stats, d_stats=d_stats, g_opt_state=g_opt_state,
+                              d_opt_state=d_opt_state, ema_params=ema_params)
+    if ada is not None:
+      new_state = new_state.replace(ada=next_ada(ada, d_metrics['r_t']))
+      d_metrics['augment_p'] = p
     metrics = dict(d_metrics, loss=d_metrics['d_loss'], g_loss=g_loss,
                    wasserstein=d_metrics['d_real'] - d_metrics['d_fake'],
                    g_grad_norm=optax.global_norm(g_grads), ema_decay=decay,
