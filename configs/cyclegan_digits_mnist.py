@@ -7,7 +7,8 @@ narrower here), a PatchGAN whose receptive field is scaled to the image (1 layer
 28x28, as 70x70 is of 256x256), instance norm, LSGAN, cycle weights 10, identity 0.5 x 10,
 the pool of 50 past translations, Adam 2e-4 (b1 0.5), constant then linear decay to 0 over
 the second half. `:semantic` adds CyCADA's semantic-consistency loss (Hoffman et al. 2018,
-Eq. 5) with f_S a digits classifier trained with random zoom-out. The classifiers of
+Eq. 5) with f_S a digits classifier trained with zoom-out, rotation, slant and stroke
+augmentation (so that it also reads MNIST's thin, slanted, smaller digits). The classifiers of
 eval.domain_classifiers judge content preservation (genlab's MNIST classifier on digits ->
 MNIST translations, the plain digits classifier on the other direction), neither of them f_S;
 all three are trained once into the genlab cache on first use (about 2 min each).
@@ -15,8 +16,15 @@ all three are trained once into the genlab cache on first use (about 2 min each)
   python run.py --config configs/cyclegan_digits_mnist.py
   python run.py --config configs/cyclegan_digits_mnist.py:semantic
   python run.py --config configs/cyclegan_digits_mnist.py:smoke    # a few seconds, for tests
+
+  Measured (2-core CPU, shared with other runs, 31 min each; test splits, source only 67.4 % /
+  37.4 %): digits -> MNIST 68.8 % (plain) and 91.1 % (:semantic), MNIST -> digits 51.8 % and
+  77.0 %; experiments/zhu2017_cyclegan/ has the whole table.
 """
 from genlab import config_defaults
+
+# f_S: reads 99.2 % of digits test, 85.0 % of MNIST validation (60 % with zoom-out alone).
+FS = 'dataset=digits,image_size=28,min_scale=0.5,degrees=20,shear=0.4,stroke=0.3'
 
 
 def get_config(arg=None):
@@ -31,10 +39,13 @@ def get_config(arg=None):
                                checkpoint_every=500)
   c.model.update(g_features=32, g_blocks=3, g_downsampling=2, d_features=64, d_layers=1)
   c.loss = dict(cycle_weight_a=10.0, cycle_weight_b=10.0, identity_weight=0.5, pool_size=50,
-                semantic_weight=1.0 if arg.semantic else 0.0,
-                # CyCADA's f_S: trained on digits only, with random zoom-out (scale 0.6-1) so
-                # that it reads a digit at MNIST's size too (configs/classifier_mnist.py)
-                semantic_classifier='dataset=digits,image_size=28,min_scale=0.6')
+                # 2, not 1: better on the validation splits at every eval (87.7 % against
+                # 86.0 % digits -> MNIST at the end), so chosen there
+                semantic_weight=2.0 if arg.semantic else 0.0,
+                # CyCADA's f_S, trained on digits only, with zoom-out, rotation, slant and
+                # stroke augmentation so that it reads a digit drawn as MNIST draws it
+                # (configs/classifier_mnist.py; the variant best on MNIST's validation split)
+                semantic_classifier=FS)
   c.augment = dict(load_size=0, flip=False)  # digits are not mirror-symmetric
   for section in ('g_optimizer', 'd_optimizer'):
     c[section] = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999,
@@ -46,5 +57,5 @@ def get_config(arg=None):
     config_defaults.cyclegan_smoke(c)
     c.eval.domain_classifiers.a = 'dataset=digits,image_size=28,smoke'
     c.eval.domain_classifiers.b = 'smoke'
-    c.loss.semantic_classifier = 'dataset=digits,image_size=28,min_scale=0.6,smoke'
+    c.loss.semantic_classifier = FS + ',smoke'
   return c

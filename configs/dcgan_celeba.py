@@ -29,6 +29,7 @@ def get_config(arg=None):
   c.g_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999, schedule='constant')
   c.d_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999, schedule='constant')
   c.ema_decay = 0.999                  # of the generator, for samples; 0 turns it off
+  c.augment.kind = 'none'              # D sees the images as they are (genlab/augment.py)
   c.eval.sample_metrics = ()
   c.eval.test_sample_metrics = ('fid_vgg16', 'kid_vgg16', 'parzen')  # ImageNet VGG16 features
   if arg.smoke:

@@ -16,7 +16,7 @@ from genlab import config_defaults
 
 
 def get_config(arg=None):
-  arg = config_defaults.parse_arg(arg, smoke=False)
+  arg = config_defaults.parse_arg(arg, smoke=False, augment='none')
   c = config_defaults.gan_config()     # every GAN key (and model.conv_impl / d_conv_impl)
   c.method = 'gan'
   c.dataset = 'mnist5k'
@@ -28,6 +28,11 @@ def get_config(arg=None):
   c.g_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999, schedule='constant')
   c.d_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999, schedule='constant')
   c.ema_decay = 0.999                  # of the generator, for samples; 0 turns it off
+  # What D sees (genlab/augment.py): DiffAugment's policy, or ADA's ops without the flips,
+  # the quarter turns and the colour ops that a grey digit does not have.
+  c.augment.update(kind=arg.augment, policy=('color', 'translation', 'cutout'),
+                   ops=('xint', 'scale', 'rotate', 'aniso', 'xfrac', 'brightness', 'contrast'),
+                   kimg=100.0)   # p can move 0 -> 1 in 1,600 of the 5,000 steps (500 in the paper)
   if arg.smoke:
     config_defaults.gan_smoke(c)
   return c

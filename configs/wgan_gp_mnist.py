@@ -27,6 +27,7 @@ def get_config(arg=None):
   c.g_optimizer = dict(name='adam', learning_rate=1e-4, b1=0.5, b2=0.9, schedule='constant')
   c.d_optimizer = dict(name='adam', learning_rate=1e-4, b1=0.5, b2=0.9, schedule='constant')
   c.ema_decay = 0.999                  # of the generator, for samples; 0 turns it off
+  c.augment.kind = 'none'              # D sees the images as they are (genlab/augment.py)
   if arg.smoke:
     config_defaults.gan_smoke(c)
   return c

@@ -56,6 +56,13 @@ UNREAD_BY_KIND = {
                        'model.d_hidden_dropout', 'model.d_init_range'},
     ('gan', 'mlp'): {'model.features', 'model.d_norm'},
     ('autoencoder', 'mlp'): {'model.conv_features'}}
+# The GAN's augment keys that its augment.kind does not read.
+UNREAD_BY_AUGMENT = {
+    'none': {'augment.policy', 'augment.ops', 'augment.p', 'augment.adaptive', 'augment.target',
+             'augment.interval', 'augment.kimg'},
+    'diffaugment': {'augment.ops', 'augment.p', 'augment.adaptive', 'augment.target',
+                    'augment.interval', 'augment.kimg'},
+    'ada': {'augment.policy'}}
 
 
 def _get_config(name):
@@ -120,6 +127,8 @@ def _taken_from_helpers(get_config, arg, monkeypatch):
     poisoned = _leaves(get_config(arg))
   method, kind = plain['method'][0], plain.get('model.kind', (None,))[0]
   exempt = NOT_RECIPE | UNREAD_BY_KIND.get((method, kind), set())
+  if method == 'gan':
+    exempt |= UNREAD_BY_AUGMENT[plain['augment.kind'][0]]
   return sorted(k for k, (v, _) in plain.items()
                 if _is_recipe(k, method) and k not in exempt and poisoned.get(k, (None,))[0] != v)
 
@@ -142,9 +151,9 @@ def test_a_recipe_left_to_the_helpers_is_caught(monkeypatch):
     c.model.update(kind='dcgan', latent_dim=100, prior='normal', conditional=False, features=64,
                    d_norm='batch', spectral_norm=False)
     c.loss = dict(kind='non_saturating', n_critic=1, gp_weight=10.0)
-    return c  # the optimizers and the EMA are the helper's
+    return c  # the optimizers, the EMA and the augmentation are the helper's
   taken = _taken_from_helpers(get_config, None, monkeypatch)
-  assert taken == ['d_optimizer.learning_rate', 'd_optimizer.name', 'd_optimizer.schedule',
+  assert taken == ['augment.kind', 'd_optimizer.learning_rate', 'd_optimizer.name', 'd_optimizer.schedule',
                    'ema_decay', 'g_optimizer.learning_rate', 'g_optimizer.name',
                    'g_optimizer.schedule']
 

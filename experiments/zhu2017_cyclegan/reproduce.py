@@ -43,7 +43,7 @@ def main(_):
     rows.append((name, results, skipped))
   header = (f'{"model":<26} {"direction":<16} {"accuracy":>9} {"label flips":>12} {"FID":>8} '
             f'{"cycle L1":>9} {"train min":>10}')
-  print('\nContent preservation of unpaired digit translation (test splits: digits 360, mnist5k '
+  print('\nContent preservation of unpaired digit translation (test splits: digits 359, mnist5k '
         '500)')
   print(header)
   printed_source = set()
