@@ -17,8 +17,8 @@ With logits l = D(x), the losses per example (minimised by the player named):
 
 Metrics, means over the step: loss (= d_loss, shown in the progress line), d_loss, g_loss,
 d_real and d_fake (mean logits), wasserstein (d_real - d_fake, the critic's estimate of the
-W1 distance under wgan_gp), gradient_penalty, d_grad_norm, g_grad_norm, ema_decay; with ADA
-also augment_p and r_t (E[sign D(x_real)] of the step, the overfitting heuristic).
+W1 distance under wgan_gp), gradient_penalty, d_grad_norm, g_grad_norm, ema_decay, r_t
+(E[sign D(x_real)] on the training batch: ADA's overfitting heuristic); with ADA also augment_p.
 
 GANs on little data (`augment.kind`, genlab/augment.py): 'diffaugment' (Zhao et al. 2020) or
 'ada' (Karras et al. 2020) transforms every image the discriminator sees, real and generated,
@@ -171,7 +171,7 @@ def _settings(config, data_info):
     raise UserError(f'config.ema_decay={decay}: give a decay in [0, 1) (0 turns the EMA off).')
   aug = methods.section(config, 'augment')
   augment_kind = one_of(aug.get('kind', 'none'), AUGMENTS, 'augment.kind')
-  policy = tuple(aug.get('policy', ('translation', 'cutout')))
+  policy = tuple(aug.get('policy', augment.DIFFAUGMENT_POLICIES))
   ops = tuple(aug.get('ops', ()))
   for name, given, valid in (('augment.policy', policy, augment.DIFFAUGMENT_POLICIES),
                              ('augment.ops', ops, augment.ADA_OPS)):
