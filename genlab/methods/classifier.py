@@ -105,15 +105,8 @@ def random_translate(key: jax.Array, x_BxHxWxC: jax.Array, max_shift: int) -> ja
   """
   if max_shift == 0:
     return x_BxHxWxC
-  b, h, w, c = x_BxHxWxC.shape
-  s = max_shift
-  shifts_Bx2 = jax.random.randint(key, (b, 2), 0, 2 * s + 1)
-  padded = jnp.pad(x_BxHxWxC, ((0, 0), (s, s), (s, s), (0, 0)))
-
-  def crop(image_HxWxC, shift_2):
-    return jax.lax.dynamic_slice(image_HxWxC, (shift_2[0], shift_2[1], 0), (h, w, c))
-
-  return jax.vmap(crop)(padded, shifts_Bx2)
+  shifts_Bx2 = jax.random.randint(key, (x_BxHxWxC.shape[0], 2), 0, 2 * max_shift + 1)
+  return augment.translate_int(x_BxHxWxC, shifts_Bx2 - max_shift)
 
 
 def random_zoom_out(key: jax.Array, x_BxHxWxC: jax.Array, min_scale: float) -> jax.Array:
