@@ -243,7 +243,7 @@ def cyclegan_config() -> ml_collections.ConfigDict:
   c.model = dict(g_features=64, g_blocks=9, g_downsampling=2, d_features=64, d_layers=3,
                  conv_transpose_impl='fast', dtype='float32')
   c.loss = dict(cycle_weight_a=10.0, cycle_weight_b=10.0, identity_weight=0.5, pool_size=50,
-                semantic_weight=0.0,
+                semantic_weight=0.0, cycle_noise=0.0,
                 semantic_classifier=ml_collections.FieldReference(None, field_type=str))
   c.augment = dict(load_size=0, flip=False)  # 0: no resize-and-random-crop jitter
   c.g_optimizer = _neutral_optimizer()

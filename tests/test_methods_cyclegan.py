@@ -177,6 +177,7 @@ def test_semantic_loss_and_content_metrics_with_the_domain_classifiers(data_dir,
     ('--config.data.domains.a.image_size=20', ('20x20', '28x28', 'image_size=')),
     ('--config.loss.pool_size=-1', ('pool_size',)),
     ('--config.loss.cycle_weight_a=-10', ('cycle_weight_a',)),
+    ('--config.loss.cycle_noise=-0.1', ('cycle_noise',)),
 ])
 def test_bad_input_is_one_line(override, words, data_dir, tmp_path):
   proc = run_cli('--config', CONFIG + ':smoke', '--workdir', str(tmp_path / 'w'), override,
@@ -195,3 +196,22 @@ def test_semantic_loss_without_its_classifier_is_refused():
   c = _config(**{'loss.semantic_weight': 1.0, 'loss.semantic_classifier': None})
   with pytest.raises(UserError, match='semantic_weight'):
     train._Run(c, None)  # pylint: disable=protected-access
+
+
+def test_cycle_noise_enters_the_cycle_terms_only():
+  """loss.cycle_noise (Bashkirova et al. 2019): the same step with and without noise differs in
+  the cycle terms (noisy translations are cycled) and in nothing the noise does not reach."""
+  import types  # pylint: disable=g-import-not-at-top
+  shape = types.SimpleNamespace(image_shape=(12, 12, 1))
+  info = types.SimpleNamespace(domains={'a': shape, 'b': shape})
+  batch = {k: {'image': jax.random.uniform(jax.random.key(i), (4, 12, 12, 1)),
+               'label': jnp.zeros((4,), jnp.int32)} for i, k in enumerate('ab')}
+  metrics = {}
+  for noise in (0.0, 0.5):
+    method = cyclegan.make(_config(**{'loss.cycle_noise': noise}), info)
+    state = method.init(jax.random.key(0))
+    _, metrics[noise] = jax.jit(method.train_step)(state, batch, jax.random.key(1))
+  for name in ('g_adv_a', 'g_adv_b', 'identity_a', 'identity_b'):
+    assert float(metrics[0.0][name]) == float(metrics[0.5][name]), name
+  for name in ('cycle_a', 'cycle_b'):
+    assert float(metrics[0.5][name]) != float(metrics[0.0][name]), name

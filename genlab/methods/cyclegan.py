@@ -12,6 +12,13 @@ it. Images are in [-1, 1] inside the networks. With x_a, x_b a batch of each dom
                optimizing D")
   cycle        lambda_a |G_ba(G_ab(x_a)) - x_a|_1 + lambda_b |G_ab(G_ba(x_b)) - x_b|_1
                (Zhu et al. Eq. 2, lambda = 10 in Sec. 4; means over pixels)
+               (optional, beyond the paper: loss.cycle_noise = sigma > 0 cycles G_ab(x_a) + n,
+               n ~ N(0, sigma^2) per pixel in [-1, 1] units, and likewise for b: Bashkirova
+               et al. 2019, "Adversarial Self-Defense for Cycle-Consistent GANs", Sec. 4. A
+               generator can pass the cycle by hiding its input in a faint signal of the
+               translation (Chu et al. 2017, "CycleGAN, a Master of Steganography") while the
+               visible digit changes; noise drowns that signal, so the visible digit must
+               carry the content.)
   identity     lambda_idt (lambda_b |G_ab(x_b) - x_b|_1 + lambda_a |G_ba(x_a) - x_a|_1)
                (Sec. 5.2, Taigman et al. 2017; the official lambda_identity = 0.5)
   semantic     (optional, beyond the paper) CyCADA's semantic consistency, Hoffman et al. 2018
@@ -57,6 +64,7 @@ CONFIG_RANGES = {
     'loss.identity_weight': non_negative('0 turns the identity loss off'),
     'loss.semantic_weight': non_negative('0 turns the semantic loss off'),
     'loss.pool_size': natural('0: no pool, D sees the newest translations only'),
+    'loss.cycle_noise': non_negative('0: the translation is cycled as it is'),
     'augment.load_size': natural('0: no resize-and-crop jitter'),
     'viz.num_images': count(),
 }
@@ -182,6 +190,7 @@ def _settings(config):
       cycle={k: float(loss.get(f'cycle_weight_{k}', 10.0)) for k in DOMAINS},
       identity=float(loss.get('identity_weight', 0.5)),
       semantic=float(loss.get('semantic_weight', 0.0)),
+      cycle_noise=float(loss.get('cycle_noise', 0.0)),
       pool_size=int(loss.get('pool_size', 50)))
 
 
@@ -245,12 +254,16 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
     labels = jnp.argmax(source.logits(source.params, real_unit), axis=-1)
     return _cross_entropy(source.logits(source.params, to_unit(fake)), labels)
 
-  def generator_loss(g_params, d_params, real):
+  def generator_loss(g_params, d_params, real, key):
     fake = {other[k]: translate(g_params, real[k], k) for k in DOMAINS}  # fake['b'] = G_ab(x_a)
     terms = {}
-    for k in DOMAINS:  # k: the domain an image starts in
+    for i, k in enumerate(DOMAINS):  # k: the domain an image starts in
       terms[f'g_adv_{other[k]}'] = _lsgan(judge(d_params, fake[other[k]], other[k]), 1.0)
-      cycled = translate(g_params, fake[other[k]], other[k])
+      to_cycle = fake[other[k]]
+      if s['cycle_noise'] > 0:
+        to_cycle = to_cycle + s['cycle_noise'] * jax.random.normal(
+            jax.random.fold_in(key, i), to_cycle.shape, to_cycle.dtype)
+      cycled = translate(g_params, to_cycle, other[k])
       terms[f'cycle_{k}'] = s['cycle'][k] * _l1(cycled, real[k])
       if s['identity'] > 0:  # G_ab(x_b) should be x_b: "identity" of the map into b
         same = translate(g_params, real[other[k]], k)
@@ -273,7 +286,7 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
     real = {k: jitter(to_model(batch[k]['image']), jax.random.fold_in(key, 10 + i), load_size,
                       flip) for i, k in enumerate(DOMAINS)}
     (g_loss, (fake, g_terms)), g_grads = jax.value_and_grad(generator_loss, has_aux=True)(
-        state.g_params, state.d_params, real)
+        state.g_params, state.d_params, real, jax.random.fold_in(key, 20))
     g_updates, g_opt_state = g_tx.update(g_grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, g_updates)
 
