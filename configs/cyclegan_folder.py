@@ -34,7 +34,7 @@ def get_config(arg=None):
   c.model.update(g_features=64, g_blocks=9 if arg.size >= 256 else 6, g_downsampling=2,
                  d_features=64, d_layers=3)
   c.loss = dict(cycle_weight_a=10.0, cycle_weight_b=10.0, identity_weight=0.5, pool_size=50,
-                semantic_weight=0.0,
+                semantic_weight=0.0, cycle_noise=0.0,   # the paper's: neither
                 semantic_classifier=ml_collections.FieldReference(None, field_type=str))
   c.augment = dict(load_size=arg.size * 286 // 256, flip=True)
   for section in ('g_optimizer', 'd_optimizer'):
