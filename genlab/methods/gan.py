@@ -145,6 +145,57 @@ def slerp(a_NxZ, b_NxZ, t_T):
   return jnp.where(so < 1e-6, lerp, out)
 
 
+# -- what the discriminator sees (shared with genlab/methods/stylegan2.py) ---------------------
+def augment_settings(config) -> dict:
+  """config.augment, checked: kind, DiffAugment's policy, ADA's ops and p's dynamics."""
+  aug = methods.section(config, 'augment')
+  kind = one_of(aug.get('kind', 'none'), AUGMENTS, 'augment.kind')
+  policy = tuple(aug.get('policy', augment.DIFFAUGMENT_POLICIES))
+  ops = tuple(aug.get('ops', ()))
+  for name, given, valid in (('augment.policy', policy, augment.DIFFAUGMENT_POLICIES),
+                             ('augment.ops', ops, augment.ADA_OPS)):
+    unknown = [o for o in given if o not in valid]
+    if unknown:
+      raise UserError(f'config.{name} has {", ".join(map(repr, unknown))}: choose from '
+                      f'{", ".join(valid)}.')
+  if kind == 'ada' and not ops:
+    raise UserError("config.augment.kind='ada' with no augment.ops: name the ops that are safe "
+                    "for the data (e.g. no 'xflip' or 'rotate90' for digits).")
+  return dict(kind=kind, policy=policy, ops=ops, p=float(aug.get('p', 0.0)),
+              adaptive=bool(aug.get('adaptive', True)), target=float(aug.get('target', 0.6)),
+              interval=int(aug.get('interval', 4)), kimg=float(aug.get('kimg', 500.0)))
+
+
+def initial_ada(a: dict) -> dict:
+  """ADA's part of a train state: p, the sum of r_t since p last moved, and its step count."""
+  return dict(p=jnp.asarray(a['p'], jnp.float32), signs=jnp.zeros((), jnp.float32),
+              count=jnp.zeros((), jnp.int32))
+
+
+def discriminator_view(a: dict, x, key, p, unit_range: bool = False):
+  """What the discriminator sees of x: x, or its DiffAugment / ADA transform (computed in
+  [-1, 1], as the references do; `unit_range` for images in [0, 1])."""
+  if a['kind'] == 'none':
+    return x
+  x = x * 2.0 - 1.0 if unit_range else x
+  x = (augment.diffaugment(x, key, a['policy']) if a['kind'] == 'diffaugment' else
+       augment.ada(x, key, p, a['ops']))
+  return (x + 1.0) * 0.5 if unit_range else x
+
+
+def next_ada(a: dict, ada_state: dict, r_t, batch_size: int) -> dict:
+  """Accumulates r_t; every augment.interval steps moves p (augment.ada_update)."""
+  signs, count = ada_state['signs'] + r_t, ada_state['count'] + 1
+  due = count >= a['interval']
+  p = ada_state['p']
+  if a['adaptive']:
+    moved = augment.ada_update(p, signs / count.astype(jnp.float32), a['target'],
+                               batch_size * a['interval'], a['kimg'])
+    p = jnp.where(due, moved, p)
+  return dict(p=p, signs=jnp.where(due, 0.0, signs),
+              count=jnp.where(due, 0, count).astype(jnp.int32))
+
+
 # -- construction ------------------------------------------------------------------------------
 
 
@@ -169,24 +220,8 @@ def _settings(config, data_info):
   decay = float(config.get('ema_decay', 0.999))
   if not 0.0 <= decay < 1.0:
     raise UserError(f'config.ema_decay={decay}: give a decay in [0, 1) (0 turns the EMA off).')
-  aug = methods.section(config, 'augment')
-  augment_kind = one_of(aug.get('kind', 'none'), AUGMENTS, 'augment.kind')
-  policy = tuple(aug.get('policy', augment.DIFFAUGMENT_POLICIES))
-  ops = tuple(aug.get('ops', ()))
-  for name, given, valid in (('augment.policy', policy, augment.DIFFAUGMENT_POLICIES),
-                             ('augment.ops', ops, augment.ADA_OPS)):
-    unknown = [o for o in given if o not in valid]
-    if unknown:
-      raise UserError(f'config.{name} has {", ".join(map(repr, unknown))}: choose from '
-                      f'{", ".join(valid)}.')
-  if augment_kind == 'ada' and not ops:
-    raise UserError("config.augment.kind='ada' with no augment.ops: name the ops that are safe "
-                    "for the data (e.g. no 'xflip' or 'rotate90' for digits).")
   return dict(
-      augment=augment_kind, policy=policy, ops=ops, ada_p=float(aug.get('p', 0.0)),
-      ada_adaptive=bool(aug.get('adaptive', True)), ada_target=float(aug.get('target', 0.6)),
-      ada_interval=int(aug.get('interval', 4)), ada_kimg=float(aug.get('kimg', 500.0)),
-      kind=kind, n_critic=int(n_critic), gp_weight=float(loss.get('gp_weight', 10.0)),
+      augment=augment_settings(config), kind=kind, n_critic=int(n_critic), gp_weight=float(loss.get('gp_weight', 10.0)),
       num_classes=data_info.num_classes if conditional else 0,
       latent_dim=int(model.get('latent_dim', 100)),
       prior=one_of(model.get('prior', 'normal'), PRIORS, 'model.prior'),
@@ -229,6 +264,7 @@ def build_networks(config, data_info, num_classes):
 
 def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
   s = _settings(config, data_info)
+  aug = s['augment']
   kind, n_critic, num_classes, latent_dim = s['kind'], s['n_critic'], s['num_classes'], \
       s['latent_dim']
   image_shape = tuple(int(d) for d in data_info.image_shape)
@@ -278,33 +314,12 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
         g_stats=g_vars.get('batch_stats', {}), d_stats=d_vars.get('batch_stats', {}),
         g_opt_state=g_tx.init(g_params), d_opt_state=d_tx.init(d_params),
         ema_params=jax.tree.map(jnp.copy, g_params))
-    if s['augment'] != 'ada':
+    if aug['kind'] != 'ada':
       return state
-    return ADAGANState(**vars(state), ada=dict(
-        p=jnp.asarray(s['ada_p'], jnp.float32), signs=jnp.zeros((), jnp.float32),
-        count=jnp.zeros((), jnp.int32)))
+    return ADAGANState(**vars(state), ada=initial_ada(aug))
 
   def seen(x, key, p):
-    """What the discriminator sees of x: x, or its DiffAugment / ADA transform (computed in
-    [-1, 1], as the references do)."""
-    if s['augment'] == 'none':
-      return x
-    x = x if out_range != 'sigmoid' else x * 2.0 - 1.0
-    x = (augment.diffaugment(x, key, s['policy']) if s['augment'] == 'diffaugment' else
-         augment.ada(x, key, p, s['ops']))
-    return x if out_range != 'sigmoid' else (x + 1.0) * 0.5
-
-  def next_ada(ada_state, r_t):
-    """Accumulates r_t; every augment.interval steps moves p (augment.ada_update)."""
-    signs, count = ada_state['signs'] + r_t, ada_state['count'] + 1
-    due = count >= s['ada_interval']
-    p = ada_state['p']
-    if s['ada_adaptive']:
-      moved = augment.ada_update(p, signs / count.astype(jnp.float32), s['ada_target'],
-                                 config.batch_size * s['ada_interval'], s['ada_kimg'])
-      p = jnp.where(due, moved, p)
-    return dict(p=p, signs=jnp.where(due, 0.0, signs),
-                count=jnp.where(due, 0, count).astype(jnp.int32))
+    return discriminator_view(aug, x, key, p, unit_range=out_range == 'sigmoid')
 
   def critic_update(g_params, g_stats, p, carry, inputs):
     """One discriminator step on one real batch (one of the n_critic)."""
@@ -344,7 +359,7 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
     # Unrolled, not lax.scan: convolutions inside an XLA while loop ran 14x slower on the CPU
     # (DCGAN step 1016 ms -> 70 ms at batch 64); n_critic is small.
     ada = getattr(state, 'ada', None)
-    p = ada['p'] if ada is not None else jnp.float32(s['ada_p'])
+    p = ada['p'] if ada is not None else jnp.float32(aug['p'])
     carry, history = (state.d_params, state.d_stats, state.d_opt_state), []
     for i in range(n_critic):
       carry, metrics = critic_update(state.g_params, state.g_stats, p, carry,
@@ -371,7 +386,7 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
                               g_stats=g_stats, d_stats=d_stats, g_opt_state=g_opt_state,
                               d_opt_state=d_opt_state, ema_params=ema_params)
     if ada is not None:
-      new_state = new_state.replace(ada=next_ada(ada, d_metrics['r_t']))
+      new_state = new_state.replace(ada=next_ada(aug, ada, d_metrics['r_t'], config.batch_size))
       d_metrics['augment_p'] = p
     metrics = dict(d_metrics, loss=d_metrics['d_loss'], g_loss=g_loss,
                    wasserstein=d_metrics['d_real'] - d_metrics['d_fake'],
