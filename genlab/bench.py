@@ -65,16 +65,19 @@ def _time_step(config, steps: int):
   batches = [parallel.to_global(next(it), run.mesh) for _ in range(4)]
 
   t0 = time.perf_counter()
-  compiled = run.train_step.lower(state, batches[0]).compile()
+  compiled = run.train_step_at(0).lower(state, batches[0]).compile()
   compile_s = time.perf_counter() - t0
   flops = _flops(compiled)
+  if run.method.phase is not None:  # the mean over the timed steps of each one's phase
+    flops = sum(_flops(run.train_step_at(3 + i).lower(state, batches[0]).compile())
+                for i in range(steps)) / steps
 
   for i in range(3):  # warm up
-    state, metrics = run.train_step(state, batches[i % len(batches)])
+    state, metrics = run.train_step_at(i)(state, batches[i % len(batches)])
   jax.block_until_ready(metrics)
   t0 = time.perf_counter()
-  for i in range(steps):
-    state, metrics = run.train_step(state, batches[i % len(batches)])
+  for i in range(steps):  # step numbers from 3 on, so a method's phases come in turn
+    state, metrics = run.train_step_at(3 + i)(state, batches[i % len(batches)])
   jax.block_until_ready((state, metrics))
   return run, state, it, compile_s, flops, (time.perf_counter() - t0) / steps
 
@@ -108,17 +111,38 @@ def language_model(config, run, state, step_s: float, steps: int, time_loop_seq_
   return out
 
 
+def phase_times(run, state, it, repeats: int, cycle: int = 64) -> dict:
+  """A method with phases (Method.phase): the step time of each phase met in the first
+  `cycle` step numbers, e.g. StyleGAN2's step with and without each lazy regulariser."""
+  batch = parallel.to_global(next(it), run.mesh)
+  out, done = {}, set()
+  for step in range(cycle):
+    phase = run.method.phase(step)
+    if phase in done:
+      continue
+    done.add(phase)
+    fn = run.train_step_at(step)
+    state, metrics = fn(state, batch)  # compiled by now; warm
+    jax.block_until_ready(metrics)
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+      state, metrics = fn(state, batch)
+    jax.block_until_ready((state, metrics))
+    out[f'phase/{phase}/step_ms'] = (time.perf_counter() - t0) / repeats * 1e3
+  return out
+
+
 def benchmark(config, steps: int, time_loop_seq_len: int = 0) -> dict:
   run, state, it, compile_s, flops, step_s = _time_step(config, steps)
 
   t0 = time.perf_counter()
-  for _ in range(steps):
-    state, metrics = run.train_step(state, parallel.to_global(next(it), run.mesh))
+  for i in range(steps):
+    state, metrics = run.train_step_at(i)(state, parallel.to_global(next(it), run.mesh))
   jax.block_until_ready((state, metrics))
   step_with_data_s = (time.perf_counter() - t0) / steps
 
   peak = matmul_peak_flops()
-  extra = {}
+  extra = phase_times(run, state, it, max(1, steps // 10)) if run.method.phase else {}
   if run.method.generate_text is not None:
     extra = language_model(config, run, state, step_s, steps, time_loop_seq_len, peak)
   return {

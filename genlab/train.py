@@ -77,6 +77,7 @@ class _Run:
       parallel.check_batch_size(config.batch_size, self.mesh)
       parallel.check_batch_size(self.eval_batch_size, self.mesh, 'eval.batch_size')
     self.sample_metrics = sample_metrics_lib.make(config, self.data_info)
+    self._train_steps = {}
 
   # -- state -----------------------------------------------------------------------------
   def abstract_state(self):
@@ -88,13 +89,27 @@ class _Run:
     return jax.jit(self.method.init, out_shardings=self.replicated)(self.base_key)
 
   # -- compiled steps --------------------------------------------------------------------
-  @functools.cached_property
+  @property
   def train_step(self):
-    def step(state, batch):
-      key = jax.random.fold_in(self.base_key, state.step)
-      return self.method.train_step(state, batch, key)
-    return jax.jit(step, in_shardings=(self.replicated, self.sharded),
-                   out_shardings=(self.replicated, self.replicated), donate_argnums=0)
+    """The compiled train step of a method without phases."""
+    if self.method.phase is not None:
+      raise ValueError(f'method {self.config.method!r} has phases: use train_step_at(step).')
+    return self.train_step_at(0)
+
+  def train_step_at(self, step: int):
+    """The compiled train step for step number `step`: one per label of Method.phase (one in
+    all for a method without phases)."""
+    phase = self.method.phase(step) if self.method.phase is not None else None
+    if phase not in self._train_steps:
+      def fn(state, batch):
+        key = jax.random.fold_in(self.base_key, state.step)
+        if phase is None:
+          return self.method.train_step(state, batch, key)
+        return self.method.train_step(state, batch, key, phase=phase)
+      self._train_steps[phase] = jax.jit(
+          fn, in_shardings=(self.replicated, self.sharded),
+          out_shardings=(self.replicated, self.replicated), donate_argnums=0)
+    return self._train_steps[phase]
 
   def _compiled_eval(self, fn):
     def step(state, batch, index):
@@ -412,7 +427,8 @@ class _Training:
         while self.step < self.total:
           t0 = time.time()
           position, batch = self.next_batch()
-          self.state, metrics = run.train_step(self.state, parallel.to_global(batch, run.mesh))
+          self.state, metrics = run.train_step_at(self.step)(
+              self.state, parallel.to_global(batch, run.mesh))
           if position == self.poison_at:
             self.state, metrics = run.poison(self.state, metrics)
           self.step += 1

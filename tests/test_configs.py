@@ -41,7 +41,8 @@ CASES = [(name, arg) for name in CONFIGS for arg in [None] + VARIANTS.get(name, 
 
 # What a reader needs to find in a config file to know its experiment: the schedule, and every
 # key a method reads for its networks, objective and optimization.
-RECIPE_KEYS = ('method', 'dataset', 'batch_size', 'num_train_steps', 'ema_decay')
+RECIPE_KEYS = ('method', 'dataset', 'batch_size', 'num_train_steps', 'ema_decay', 'ema_kimg',
+               'ema_rampup')
 RECIPE_SECTIONS = ('model', 'loss', 'noise', 'optimizer', 'g_optimizer', 'd_optimizer', 'train',
                    'augment')
 RECIPE_DATA = {'lm': ('tokenizer', 'vocab_size', 'lowercase', 'seq_len', 'tbptt'),
@@ -49,14 +50,14 @@ RECIPE_DATA = {'lm': ('tokenizer', 'vocab_size', 'lowercase', 'seq_len', 'tbptt'
 # Keys a config may leave to genlab/config_defaults.py: implementation choices, and the keys
 # of the network kinds that its model.kind does not build.
 NOT_RECIPE = {'model.dtype', 'model.conv_impl', 'model.d_conv_impl', 'model.unroll',
-              'model.time_loop', 'model.conv_transpose_impl'}
+              'model.time_loop', 'model.conv_transpose_impl', 'model.modconv_impl'}
 UNREAD_BY_KIND = {
     ('gan', 'dcgan'): {'model.g_hidden_dims', 'model.g_output_bias', 'model.g_init_range',
                        'model.d_hidden_dims', 'model.maxout_pieces', 'model.d_input_dropout',
                        'model.d_hidden_dropout', 'model.d_init_range'},
     ('gan', 'mlp'): {'model.features', 'model.d_norm'},
     ('autoencoder', 'mlp'): {'model.conv_features'}}
-# The GAN's augment keys that its augment.kind does not read.
+# The GANs' augment keys that their augment.kind does not read.
 UNREAD_BY_AUGMENT = {
     'none': {'augment.policy', 'augment.ops', 'augment.p', 'augment.adaptive', 'augment.target',
              'augment.interval', 'augment.kimg'},
@@ -127,7 +128,7 @@ def _taken_from_helpers(get_config, arg, monkeypatch):
     poisoned = _leaves(get_config(arg))
   method, kind = plain['method'][0], plain.get('model.kind', (None,))[0]
   exempt = NOT_RECIPE | UNREAD_BY_KIND.get((method, kind), set())
-  if method == 'gan':
+  if method in ('gan', 'stylegan2'):
     exempt |= UNREAD_BY_AUGMENT[plain['augment.kind'][0]]
   return sorted(k for k, (v, _) in plain.items()
                 if _is_recipe(k, method) and k not in exempt and poisoned.get(k, (None,))[0] != v)

@@ -78,6 +78,12 @@ class Method:
   # resolution. The final evaluation writes them as WORKDIR/result.png (one image, or a grid
   # of N), and --mode=sample writes them, all N, as 'samples'.
   result: Optional[Callable[[Any], jax.Array]] = None
+  # Host-side: step number -> a hashable label of what that step does (StyleGAN2: which lazy
+  # regularisers run), passed to train_step as `phase=`. The trainer compiles one step per
+  # label, so periodic work costs nothing at the other steps. (A lax.cond inside one step
+  # would do the same, but XLA's CPU backend runs convolutions inside a conditional several
+  # times slower.) None: one step for every step, called without `phase`.
+  phase: Optional[Callable[[int], Any]] = None
 
 
 def map_chunks(fn: Callable[[np.ndarray, int], Any], x: np.ndarray, chunk: int = 1000):

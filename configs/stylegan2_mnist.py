@@ -1,0 +1,43 @@
+"""StyleGAN2 (Karras et al. 2020, config F scaled down) on mnist5k, sized to train on a CPU.
+
+The recipe is stylegan2-ada-pytorch's 'auto' config for one GPU at 32 px (train.py: batch
+min(4096 // res, 32) = 32, minibatch-stddev group 4, lr 0.0025, R1 gamma = 0.0002 res^2 /
+batch = 0.0064, EMA half-life batch x 10 / 32 = 10 kimg ramped up at 0.05, 2 mapping layers),
+with narrower networks than its channel_base 16384 (512 channels at every resolution), which
+a 2-core CPU cannot train: channel_base 512, channel_max 64 (64 channels at 4 and 8 px, 32 at
+16 px, 16 at 32 px) and z, w of 64 dimensions (a step of 0.37 s, 0.75 s with path-length
+regularisation, 0.96 s with both regularisers, on this 2-core CPU while it ran another job). The 28x28 digits are padded with black to 32x32 for the
+networks and samples are cropped back, so the metrics are those of the other mnist5k GANs.
+
+  python run.py --config configs/stylegan2_mnist.py
+  python run.py --config configs/stylegan2_mnist.py:augment=ada
+  python run.py --config configs/stylegan2_mnist.py:smoke    # a few seconds, for tests
+"""
+from genlab import config_defaults
+
+
+def get_config(arg=None):
+  arg = config_defaults.parse_arg(arg, smoke=False, augment='none')
+  c = config_defaults.stylegan2_config()   # every stylegan2 key
+  c.method = 'stylegan2'
+  c.dataset = 'mnist5k'
+  config_defaults.set_schedule(c, 32, 10_000, log_every=100, eval_every=2_000,
+                               checkpoint_every=1_000)
+  c.model.update(z_dim=64, w_dim=64, mapping_layers=2, mapping_lr_multiplier=0.01,
+                 w_avg_beta=0.995, channel_base=512, channel_max=64, mbstd_group_size=4,
+                 mbstd_num_channels=1, d_architecture='resnet', num_bf16_res=0,
+                 conv_clamp=None)
+  c.loss = dict(r1_gamma=0.0002 * 32 ** 2 / 32, r1_interval=16, pl_weight=2.0, pl_interval=4,
+                pl_batch_shrink=2, pl_decay=0.01, style_mixing_prob=0.9)
+  for section in ('g_optimizer', 'd_optimizer'):
+    c[section] = dict(name='adam', learning_rate=0.0025, b1=0.0, b2=0.99, eps=1e-8,
+                      schedule='constant')
+  c.ema_kimg = 32 * 10 / 32
+  c.ema_rampup = 0.05
+  # What D sees (genlab/augment.py), as for dcgan_mnist: no flips or quarter turns for digits.
+  c.augment.update(kind=arg.augment, policy=('color', 'translation', 'cutout'),
+                   ops=('xint', 'scale', 'rotate', 'aniso', 'xfrac', 'brightness', 'contrast'),
+                   p=0.0, adaptive=True, target=0.6, interval=4, kimg=100.0)
+  if arg.smoke:
+    config_defaults.stylegan2_smoke(c)
+  return c
