@@ -35,7 +35,7 @@ CONFIGS = sorted(os.path.splitext(os.path.basename(p))[0]
 VARIANTS = {'ae_anomaly_mnist': ['held_out=4'], 'ae_mnist': ['latent=2'],
             'ae_mnist_conv': ['latent=2'], 'sae_mnist': ['penalty=l1'],
             'dae_mnist': ['noise=masking,level=0.5', 'noise=salt_and_pepper,level=0.3'],
-            'cyclegan_digits_mnist': ['semantic'],
+            'cyclegan_digits_mnist': ['semantic', 'noise'],
             'classifier_mnist': ['dataset=digits,image_size=28']}
 CASES = [(name, arg) for name in CONFIGS for arg in [None] + VARIANTS.get(name, [])]
 

@@ -115,5 +115,5 @@ def test_zhu2017_cyclegan_smoke_prints_both_directions(data_dir, tmp_path):
       timeout=900, env=dict(os.environ, JAX_PLATFORMS='cpu'))
   assert proc.returncode == 0, proc.stderr[-3000:]
   rows = [l for l in proc.stdout.splitlines() if 'digits -> MNIST' in l or 'MNIST -> digits' in l]
-  assert len(rows) == 6, proc.stdout  # source only, CycleGAN, + semantic loss; two directions
+  assert len(rows) == 8, proc.stdout  # source only, CycleGAN, + noise, + semantic; two ways
   assert all('%' in r for r in rows)
