@@ -114,6 +114,7 @@ def test_zhu2017_cyclegan_smoke_prints_both_directions(data_dir, tmp_path):
        '--smoke', f'--workdir_root={tmp_path}'], cwd=ROOT, capture_output=True, text=True,
       timeout=900, env=dict(os.environ, JAX_PLATFORMS='cpu'))
   assert proc.returncode == 0, proc.stderr[-3000:]
-  rows = [l for l in proc.stdout.splitlines() if 'digits -> MNIST' in l or 'MNIST -> digits' in l]
+  rows = [l for l in proc.stdout.splitlines() if ('digits -> MNIST' in l or 'MNIST -> digits' in l)
+          and not l.startswith('Accuracy:')]  # the closing explanation names both too
   assert len(rows) == 8, proc.stdout  # source only, CycleGAN, + noise, + semantic; two ways
   assert all('%' in r for r in rows)
