@@ -187,7 +187,7 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
   res = _resolution(image_shape)
   generator, discriminator = _networks(config, image_shape)
   model, loss = methods.section(config, 'model'), methods.section(config, 'loss')
-  z_dim, num_ws = int(model.get('z_dim', 512)), generator.num_ws
+  z_dim = int(model.get('z_dim', 512))
   w_avg_beta = float(model.get('w_avg_beta', 0.995))
   r1_gamma, r1_interval = float(loss.get('r1_gamma', 10.0)), int(loss.get('r1_interval', 16))
   pl_weight, pl_interval = float(loss.get('pl_weight', 2.0)), int(loss.get('pl_interval', 4))
