@@ -69,8 +69,12 @@ def _time_step(config, steps: int):
   compile_s = time.perf_counter() - t0
   flops = _flops(compiled)
   if run.method.phase is not None:  # the mean over the timed steps of each one's phase
-    flops = sum(_flops(run.train_step_at(3 + i).lower(state, batches[0]).compile())
-                for i in range(steps)) / steps
+    per_phase = {}
+    for i in range(steps):
+      label = run.method.phase(3 + i)
+      if label not in per_phase:
+        per_phase[label] = _flops(run.train_step_at(3 + i).lower(state, batches[0]).compile())
+    flops = sum(per_phase[run.method.phase(3 + i)] for i in range(steps)) / steps
 
   for i in range(3):  # warm up
     state, metrics = run.train_step_at(i)(state, batches[i % len(batches)])
