@@ -31,22 +31,29 @@ import types
 import numpy as np
 from absl import app, flags
 
-_BATCH = flags.DEFINE_integer('batch_size', 32, 'Batch size.')
-_RES = flags.DEFINE_integer('resolution', 32, 'Image side (a power of two >= 8).')
-_CHANNELS = flags.DEFINE_integer('channels', 1, 'Image channels.')
-_BASE = flags.DEFINE_integer('channel_base', 4096, 'Channels at resolution r: base // r ...')
-_MAX = flags.DEFINE_integer('channel_max', 128, '... at most this.')
-_ZDIM = flags.DEFINE_integer('z_dim', 128, 'z and w size.')
-_FUSED = flags.DEFINE_boolean('fused_modconv', False, 'Grouped-conv modulation (the '
-                              "reference uses it only outside training: its 'grouped').")
-_STEPS = flags.DEFINE_integer('steps', 10, 'Timed steps (after warm-up).')
-_WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed steps first.')
-_THREADS = flags.DEFINE_integer('threads', None, 'torch threads; default: the core count.')
-_OUTPUT = flags.DEFINE_string('output', None, 'Write the timings as JSON here.')
-_REF = flags.DEFINE_string('ref', None, 'Check against the reference checkout at this path.')
-_PASSIVE = flags.DEFINE_boolean(
-    'passive_wait', False, 'Set OMP_WAIT_POLICY=PASSIVE before torch starts: on a CPU shared '
-    'with other jobs, OpenMP threads that spin at barriers can make steps ~10x slower.')
+
+def _define_flags():
+  """The script's flags, defined only when it runs as a script: the tests import build()
+  into one process with other benchmark scripts whose flags share these names."""
+  # pylint: disable=global-statement
+  global _BATCH, _RES, _CHANNELS, _BASE, _MAX, _ZDIM, _FUSED, _STEPS, _WARMUP, _THREADS
+  global _OUTPUT, _REF, _PASSIVE
+  _BATCH = flags.DEFINE_integer('batch_size', 32, 'Batch size.')
+  _RES = flags.DEFINE_integer('resolution', 32, 'Image side (a power of two >= 8).')
+  _CHANNELS = flags.DEFINE_integer('channels', 1, 'Image channels.')
+  _BASE = flags.DEFINE_integer('channel_base', 4096, 'Channels at resolution r: base // r ...')
+  _MAX = flags.DEFINE_integer('channel_max', 128, '... at most this.')
+  _ZDIM = flags.DEFINE_integer('z_dim', 128, 'z and w size.')
+  _FUSED = flags.DEFINE_boolean('fused_modconv', False, 'Grouped-conv modulation (the '
+                                "reference uses it only outside training: its 'grouped').")
+  _STEPS = flags.DEFINE_integer('steps', 10, 'Timed steps (after warm-up).')
+  _WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed steps first.')
+  _THREADS = flags.DEFINE_integer('threads', None, 'torch threads; default: the core count.')
+  _OUTPUT = flags.DEFINE_string('output', None, 'Write the timings as JSON here.')
+  _REF = flags.DEFINE_string('ref', None, 'Check against the reference checkout at this path.')
+  _PASSIVE = flags.DEFINE_boolean(
+      'passive_wait', False, 'Set OMP_WAIT_POLICY=PASSIVE before torch starts: on a CPU shared '
+      'with other jobs, OpenMP threads that spin at barriers can make steps ~10x slower.')
 
 
 def build(torch):
@@ -493,4 +500,5 @@ def main(_):
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)
