@@ -182,6 +182,7 @@ def test_samples_have_the_data_shape(trained, tmp_path):
 
 @pytest.mark.parametrize('override, words', [
     ('--config.batch_size=6', ('batch_size', 'mbstd_group_size', 'multiple of 4')),
+    ('--config.eval.batch_size=10', ('eval.batch_size', 'multiple of 4')),
     ('--config.model.modconv_impl=fft', ('modconv_impl', 'grouped')),
     ('--config.loss.r1_gamma=-1', ('r1_gamma',)),
     ('--config.sample.truncation_psi=1.5', ('truncation_psi',)),

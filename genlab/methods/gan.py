@@ -48,6 +48,13 @@ from genlab import viz
 from genlab.errors import UserError, int_at_least, one_of
 from genlab.models import gan as gan_models
 
+# Ranges of the augment keys, shared with genlab/methods/stylegan2.py.
+AUGMENT_RANGES = {
+    'augment.p': Range(low=0, high=1, why='the probability of each ADA op'),
+    'augment.target': Range(low=-1, high=1, low_open=True, high_open=True,
+                            why="ADA's r_t target, 0.6 in the paper"),
+    'augment.interval': count(), 'augment.kimg': positive(),
+}
 # Ranges of this method's config keys (genlab/config_checks.py).
 CONFIG_RANGES = {
     'ema_decay': fraction('0 turns the EMA off'),
@@ -57,10 +64,7 @@ CONFIG_RANGES = {
     'loss.n_critic': count(), 'loss.gp_weight': non_negative(),
     'viz.num_samples': count(), 'viz.interpolation_rows': count(),
     'viz.interpolation_steps': Range(low=2, integer=True, why='the two ends and what lies between'),
-    'augment.p': Range(low=0, high=1, why='the probability of each ADA op'),
-    'augment.target': Range(low=-1, high=1, low_open=True, high_open=True,
-                            why="ADA's r_t target, 0.6 in the paper"),
-    'augment.interval': count(), 'augment.kimg': positive(),
+    **AUGMENT_RANGES,
 }
 AUGMENTS = ('none', 'diffaugment', 'ada')
 

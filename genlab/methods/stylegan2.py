@@ -65,11 +65,7 @@ CONFIG_RANGES = {
     'loss.style_mixing_prob': fraction(),
     'ema_kimg': non_negative('0 turns the EMA off'), 'ema_rampup': non_negative('0: no ramp-up'),
     'sample.truncation_psi': Range(low=0, high=1, why='1: no truncation'),
-    'viz.num_samples': count(),
-    'augment.p': Range(low=0, high=1, why='the probability of each ADA op'),
-    'augment.target': Range(low=-1, high=1, low_open=True, high_open=True,
-                            why="ADA's r_t target, 0.6 in the paper"),
-    'augment.interval': count(), 'augment.kimg': positive(),
+    'viz.num_samples': count(), **gan.AUGMENT_RANGES,
 }
 
 
@@ -199,8 +195,10 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
   aug = gan.augment_settings(config)
   batch_size = int(config.batch_size)
   group = int(model.get('mbstd_group_size', 4))
+  eval_batch = int(methods.section(config, 'eval').get('batch_size', batch_size))
   for what, n in (('config.batch_size', batch_size),
-                  ('config.batch_size / loss.pl_batch_shrink', batch_size // pl_shrink)):
+                  ('config.batch_size / loss.pl_batch_shrink', batch_size // pl_shrink),
+                  ('config.eval.batch_size', eval_batch)):
     if n < 1 or n % min(group, n):
       raise UserError(f'{what} = {n} is not divisible by the minibatch-stddev group '
                       f'(model.mbstd_group_size={group}): make it a multiple of {group}.')
@@ -386,9 +384,6 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
     above the training one means D overfits)."""
     mask_B = batch['mask']
     n = mask_B.shape[0]
-    if n % min(group, n):
-      raise UserError(f'config.eval.batch_size={n} is not divisible by the minibatch-stddev '
-                      f'group (model.mbstd_group_size={group}): make it a multiple of {group}.')
     real_B = critic(state.d_params, to_network(batch['image']))
     fake_B = critic(state.d_params, generate(state, key, n))
     per_example = {'d_loss': jax.nn.softplus(fake_B) + jax.nn.softplus(-real_B),
