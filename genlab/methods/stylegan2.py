@@ -178,10 +178,66 @@ def _optimizer(config, section: str, interval: int):
   return optim.make_optimizer(corrected, section)
 
 
-def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
-  image_shape = tuple(int(d) for d in data_info.image_shape)
-  res = _resolution(image_shape)
+@flax.struct.dataclass
+class Networks:
+  """The generator and discriminator of a config, with the maps between data and network
+  images: what training, evaluation, editing (genlab/methods/stylegan2_edit.py) and path
+  length (genlab/metrics) share. Parameters are passed in (a state's g_params or
+  ema_params); `w_avg` is the state's."""
+  generator: Any = flax.struct.field(pytree_node=False)
+  discriminator: Any = flax.struct.field(pytree_node=False)
+  image_shape: tuple = flax.struct.field(pytree_node=False)   # the data's (H, W, C)
+  resolution: int = flax.struct.field(pytree_node=False)      # the networks' side
+
+  @property
+  def num_ws(self) -> int:
+    return self.generator.num_ws
+
+  @property
+  def z_dim(self) -> int:
+    return self.generator.z_dim
+
+  def map(self, g_params, z_BxZ):
+    """z -> ws (B, num_ws, w_dim), untruncated."""
+    return self.generator.apply({'params': g_params}, z_BxZ, method='map')
+
+  def synthesize(self, g_params, ws_BxNxW, key=None, noise_mode='random', noise=None):
+    """ws -> images in [-1, 1] at resolution x resolution (`noise`: per-layer overrides)."""
+    kwargs = {} if noise is None else {'noise': noise}
+    rngs = {} if key is None else {'noise': key}
+    return self.generator.apply({'params': g_params}, ws_BxNxW, noise_mode, rngs=rngs,
+                                method='synthesize', **kwargs)
+
+  def to_network(self, images_unit):
+    """[0, 1] data -> [-1, 1] at resolution x resolution (a black border)."""
+    h, w = self.image_shape[:2]
+    res = self.resolution
+    x = images_unit * 2.0 - 1.0
+    if (h, w) == (res, res):
+      return x
+    top, left = (res - h) // 2, (res - w) // 2
+    return jnp.pad(x, ((0, 0), (top, res - h - top), (left, res - w - left), (0, 0)),
+                   constant_values=-1.0)
+
+  def to_data(self, img):
+    """Network output -> [0, 1] at the data's shape."""
+    h, w = self.image_shape[:2]
+    top, left = (self.resolution - h) // 2, (self.resolution - w) // 2
+    img = img[:, top:top + h, left:left + w]
+    return jnp.clip((img + 1.0) * 0.5, 0.0, 1.0)
+
+
+def networks(config: ml_collections.ConfigDict, image_shape) -> Networks:
+  image_shape = tuple(int(d) for d in image_shape)
   generator, discriminator = _networks(config, image_shape)
+  return Networks(generator=generator, discriminator=discriminator, image_shape=image_shape,
+                  resolution=_resolution(image_shape))
+
+
+def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
+  nets = networks(config, data_info.image_shape)
+  image_shape, res = nets.image_shape, nets.resolution
+  generator, discriminator = nets.generator, nets.discriminator
   model, loss = methods.section(config, 'model'), methods.section(config, 'loss')
   z_dim = int(model.get('z_dim', 512))
   w_avg_beta = float(model.get('w_avg_beta', 0.995))
@@ -206,28 +262,8 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
   d_tx, _ = _optimizer(config, 'd_optimizer', r1_interval)
   vz = methods.section(config, 'viz')
   num_viz = int(vz.get('num_samples', 64))
-  h, w = image_shape[:2]
-  top, left = (res - h) // 2, (res - w) // 2
-
-  def to_network(images_unit):
-    """[0, 1] data -> [-1, 1] at res x res (black border)."""
-    x = images_unit * 2.0 - 1.0
-    if (h, w) == (res, res):
-      return x
-    return jnp.pad(x, ((0, 0), (top, res - h - top), (left, res - w - left), (0, 0)),
-                   constant_values=-1.0)
-
-  def to_data(img):
-    """Network output -> [0, 1] at the data's shape."""
-    img = img[:, top:top + h, left:left + w]
-    return jnp.clip((img + 1.0) * 0.5, 0.0, 1.0)
-
-  def mapped(g_params, z):
-    return generator.apply({'params': g_params}, z, method='map')
-
-  def synthesized(g_params, ws, key, noise_mode='random'):
-    return generator.apply({'params': g_params}, ws, noise_mode, rngs={'noise': key},
-                           method='synthesize')
+  to_network, to_data = nets.to_network, nets.to_data
+  mapped, synthesized = nets.map, nets.synthesize
 
   def critic(d_params, x):
     return discriminator.apply({'params': d_params}, x)
