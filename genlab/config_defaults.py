@@ -181,7 +181,7 @@ def stylegan2_config() -> ml_collections.ConfigDict:
   c.eval.batch_size = 100
   c.eval.sample_metrics = ('fid', 'classifier_score', 'coverage', 'precision_recall')
   c.eval.test_sample_metrics = ('fid', 'classifier_score', 'coverage', 'precision_recall')
-  c.sample = dict(truncation_psi=1.0)
+  c.sample = dict(truncation_psi=1.0, extrapolate=False)   # extrapolate: allow psi outside [0, 1]
   c.viz = dict(num_samples=100)
   return c
 

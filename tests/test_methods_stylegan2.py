@@ -171,6 +171,14 @@ def test_phase_labels_follow_the_intervals():
   assert {off.phase(t) for t in range(33)} == {'main'}
 
 
+def test_psi_outside_the_unit_interval_only_when_asked():
+  import types  # pylint: disable=g-import-not-at-top
+  info = types.SimpleNamespace(image_shape=(28, 28, 1))
+  with pytest.raises(UserError, match='extrapolate=True'):
+    stylegan2.make(_config(**{'sample.truncation_psi': -0.5}), info)
+  stylegan2.make(_config(**{'sample.truncation_psi': 1.5, 'sample.extrapolate': True}), info)
+
+
 def test_samples_have_the_data_shape(trained, tmp_path):
   c, workdir = trained
   from genlab import sampling  # pylint: disable=g-import-not-at-top
@@ -185,7 +193,7 @@ def test_samples_have_the_data_shape(trained, tmp_path):
     ('--config.eval.batch_size=10', ('eval.batch_size', 'multiple of 4')),
     ('--config.model.modconv_impl=fft', ('modconv_impl', 'grouped')),
     ('--config.loss.r1_gamma=-1', ('r1_gamma',)),
-    ('--config.sample.truncation_psi=1.5', ('truncation_psi',)),
+    ('--config.sample.truncation_psi=1.5', ('truncation_psi', 'extrapolate=True')),
 ])
 def test_bad_input_is_one_line(override, words, tmp_path):
   proc = run_cli('--config', CONFIG + ':smoke', '--workdir', str(tmp_path / 'w'), override)

@@ -64,7 +64,6 @@ CONFIG_RANGES = {
     'loss.pl_interval': count(), 'loss.pl_batch_shrink': count(), 'loss.pl_decay': fraction(),
     'loss.style_mixing_prob': fraction(),
     'ema_kimg': non_negative('0 turns the EMA off'), 'ema_rampup': non_negative('0: no ramp-up'),
-    'sample.truncation_psi': Range(low=0, high=1, why='1: no truncation'),
     'viz.num_samples': count(), **gan.AUGMENT_RANGES,
 }
 
@@ -163,6 +162,17 @@ def _networks(config, image_shape):
   return generator, discriminator
 
 
+def _truncation_psi(sample) -> float:
+  """sample.truncation_psi, in [0, 1] unless sample.extrapolate says a value outside is meant
+  (psi > 1 exaggerates the distance from w_avg, psi < 0 reflects through it)."""
+  psi = float(sample.get('truncation_psi', 1.0))
+  if not 0.0 <= psi <= 1.0 and not sample.get('extrapolate', False):
+    raise UserError(f'config.sample.truncation_psi={psi}: truncation takes psi in [0, 1] (1: none, '
+                    '0: every sample the average w); to go past the average on purpose, also set '
+                    '--config.sample.extrapolate=True.')
+  return psi
+
+
 def _optimizer(config, section: str, interval: int):
   """config.<section> with the lazy-regularisation correction applied (Adam only)."""
   opt = methods.section(config, section).copy_and_resolve_references()
@@ -247,7 +257,7 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
   mixing = float(loss.get('style_mixing_prob', 0.9))
   ema_kimg = float(config.get('ema_kimg', 10.0))
   ema_rampup = float(config.get('ema_rampup', None) or 0.0)
-  psi = float(methods.section(config, 'sample').get('truncation_psi', 1.0))
+  psi = _truncation_psi(methods.section(config, 'sample'))
   aug = gan.augment_settings(config)
   batch_size = int(config.batch_size)
   group = int(model.get('mbstd_group_size', 4))
