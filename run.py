@@ -1,6 +1,7 @@
 """genlab entry point.
 
   python run.py --config configs/vae_mnist.py [--workdir DIR] [--mode train|eval|sample]
+  python run.py --config configs/stylegan2_mnist.py --workdir DIR --mode=edit [--edit_* ...]
   python run.py --config configs/vae_mnist.py --sweep [--sweep_parallel=N] [--workdir DIR]
 """
 from absl import flags
@@ -8,8 +9,9 @@ from absl import flags
 from genlab import cli
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory (default runs/<config name>).')
-_MODE = flags.DEFINE_enum('mode', 'train', ['train', 'eval', 'sample', 'sweep_report'],
-                          'What to do (sweep_report: the table and plot of a --sweep workdir).')
+_MODE = flags.DEFINE_enum('mode', 'train', ['train', 'eval', 'sample', 'edit', 'sweep_report'],
+                          'What to do (edit: StyleGAN2 latent editing into WORKDIR/edit/; '
+                          'sweep_report: the table and plot of a --sweep workdir).')
 _NUM_SAMPLES = flags.DEFINE_integer('num_samples', 64, '--mode=sample: how many samples.')
 _OUTPUT = flags.DEFINE_string('output', None, '--mode=sample: the .npz file to write '
                               '(default WORKDIR/samples.npz).')
@@ -26,6 +28,37 @@ _TOP_P = flags.DEFINE_float('top_p', None, '--mode=sample: nucleus sampling mass
 _DIRECTION = flags.DEFINE_enum('direction', None, ['a_to_b', 'b_to_a'], '--mode=sample: '
                                'translate the test images of domain a into b, or b into a '
                                '(default: the config\'s sample.direction).')
+
+# StyleGAN2 latent editing, --mode=edit (genlab/edit.py; README "Latent editing"). None: the
+# default of genlab.edit.Options.
+_EDIT_METHOD = flags.DEFINE_enum('edit_method', None, ['sefa', 'ganspace'], '--mode=edit: '
+                                 'SeFa (closed form) or GANSpace (PCA of w) directions '
+                                 '(default sefa).')
+_EDIT_DIRECTIONS = flags.DEFINE_integer('edit_directions', None, '--mode=edit: a strip for '
+                                        'each of the top K directions (default 5).')
+_EDIT_INDEX = flags.DEFINE_integer('edit_index', None, '--mode=edit: the direction the '
+                                   'projections are edited along (default 0, the top one).')
+_EDIT_LAYERS = flags.DEFINE_string('edit_layers', None, '--mode=edit: START:STOP, the ws '
+                                   'layers an edit moves (and SeFa factorises); default all.')
+_EDIT_STRENGTHS = flags.DEFINE_list('edit_strengths', None, '--mode=edit: edit strengths in '
+                                    'units of sigma (default -3,-2,-1,0,1,2,3).')
+_EDIT_SEEDS = flags.DEFINE_integer('edit_seeds', None, '--mode=edit: latents per strip and '
+                                   'grid (default 4).')
+_EDIT_PSIS = flags.DEFINE_list('edit_psis', None, '--mode=edit: the truncation grid\'s psis '
+                               'in [0, 1] (default 1,0.7,0.5,0.2,0).')
+_EDIT_SAMPLES = flags.DEFINE_integer('edit_samples', None, '--mode=edit: samples of w for '
+                                     'GANSpace\'s PCA, the sigmas and the projection\'s start '
+                                     '(default 10000).')
+_PROJECT = flags.DEFINE_string('project', None, '--mode=edit: an image file (PNG) to project '
+                               'into W / W+ instead of test images.')
+_PROJECT_COUNT = flags.DEFINE_integer('project_count', None, '--mode=edit: project the first '
+                                      'N test images (default 4; 0: no projection).')
+_PROJECT_STEPS = flags.DEFINE_integer('project_steps', None, '--mode=edit: optimisation steps '
+                                      'of the projection (default 1000).')
+_PROJECT_SPACE = flags.DEFINE_enum('project_space', None, ['w', 'w+'], '--mode=edit: one w for '
+                                   'every layer, or one per layer (default w).')
+_PROJECT_RESIZE = flags.DEFINE_bool('project_resize', None, '--mode=edit: resize a --project '
+                                    'image of another size to the model\'s (default: refuse).')
 
 # Sweeps (genlab/sweep/; README "Sweeps").
 _SWEEP = flags.DEFINE_bool('sweep', False, 'Run every trial of the config\'s get_sweep(h) (or '
@@ -56,6 +89,15 @@ _ASHA_FACTOR = flags.DEFINE_integer('asha_reduction_factor', 2, 'ASHA: keep 1/fa
 def main(_argv):
   cli.execute(mode=_MODE.value, workdir=_WORKDIR.value, num_samples=_NUM_SAMPLES.value,
               output=_OUTPUT.value, direction=_DIRECTION.value,
+              edit_options={'method': _EDIT_METHOD.value,
+                            'num_directions': _EDIT_DIRECTIONS.value,
+                            'index': _EDIT_INDEX.value, 'layers': _EDIT_LAYERS.value,
+                            'strengths': _EDIT_STRENGTHS.value, 'num_seeds': _EDIT_SEEDS.value,
+                            'psis': _EDIT_PSIS.value, 'num_w_samples': _EDIT_SAMPLES.value,
+                            'project': _PROJECT.value, 'project_count': _PROJECT_COUNT.value,
+                            'project_steps': _PROJECT_STEPS.value,
+                            'project_space': _PROJECT_SPACE.value,
+                            'project_resize': _PROJECT_RESIZE.value},
               text_options={'prompt': _PROMPT.value, 'temperature': _TEMPERATURE.value,
                             'length': _LENGTH.value, 'top_k': _TOP_K.value,
                             'top_p': _TOP_P.value},

@@ -73,7 +73,8 @@ def config_table(config) -> str:
 
 def execute(*, mode: str, workdir: str | None, num_samples: int, output: str | None,
             text_options: dict | None = None, sweep: bool = False,
-            sweep_options: dict | None = None, direction: str | None = None) -> None:
+            sweep_options: dict | None = None, direction: str | None = None,
+            edit_options: dict | None = None) -> None:
   """Runs one mode of the experiment given by --config (see run.py for the flags)."""
   if sweep or mode == 'sweep_report':
     _sweep(mode, workdir, sweep, sweep_options or {})
@@ -85,6 +86,11 @@ def execute(*, mode: str, workdir: str | None, num_samples: int, output: str | N
   config = load_config()
   if direction is not None:
     _set_direction(config, mode, direction)
+  edit_options = {k: v for k, v in (edit_options or {}).items() if v is not None}
+  if edit_options and mode != 'edit':
+    names = '/--'.join(sorted(_EDIT_FLAGS[k] for k in edit_options))
+    raise UserError(f'--{names}: for --mode=edit only, nothing with --mode={mode}: leave '
+                    'out, or give --mode=edit.')
   workdir = workdir or default_workdir(config_flags.get_config_filename(flags.FLAGS['config']))
   log.info(f'{mode} {config.method} on {config.dataset}, workdir {workdir}')
   if mode == 'train':
@@ -94,9 +100,31 @@ def execute(*, mode: str, workdir: str | None, num_samples: int, output: str | N
   elif mode == 'eval':
     results = train.evaluate(config, workdir)
     print(f'results (step {results["step"]}): {results["metrics"]}')
+  elif mode == 'edit':
+    from genlab import edit  # pylint: disable=g-import-not-at-top
+    print(f'wrote {edit.edit(config, workdir, edit_options_from(edit_options))}')
   else:
     output = output or os.path.join(workdir, 'samples.npz')
     print(f'wrote {sampling.sample(config, workdir, num_samples, output, text_options=text_options)}')
+
+
+# Options of genlab.edit.Options -> the flag that sets them (run.py).
+_EDIT_FLAGS = {'method': 'edit_method', 'num_directions': 'edit_directions',
+               'index': 'edit_index', 'layers': 'edit_layers', 'strengths': 'edit_strengths',
+               'num_seeds': 'edit_seeds', 'psis': 'edit_psis', 'num_w_samples': 'edit_samples',
+               'project': 'project', 'project_count': 'project_count',
+               'project_steps': 'project_steps', 'project_space': 'project_space',
+               'project_resize': 'project_resize'}
+
+
+def edit_options_from(given: dict):
+  """genlab.edit.Options from the --edit_* / --project* flags given (the lists parsed)."""
+  from genlab import edit  # pylint: disable=g-import-not-at-top
+  given = dict(given)
+  for key in ('strengths', 'psis'):
+    if key in given:
+      given[key] = edit.parse_floats(f'--{_EDIT_FLAGS[key]}', given[key])
+  return edit.Options(**given)
 
 
 def _set_direction(config, mode: str, direction: str) -> None:
