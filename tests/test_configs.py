@@ -36,7 +36,8 @@ VARIANTS = {'ae_anomaly_mnist': ['held_out=4'], 'ae_mnist': ['latent=2'],
             'ae_mnist_conv': ['latent=2'], 'sae_mnist': ['penalty=l1'],
             'dae_mnist': ['noise=masking,level=0.5', 'noise=salt_and_pepper,level=0.3'],
             'cyclegan_digits_mnist': ['semantic', 'noise'],
-            'classifier_mnist': ['dataset=digits,image_size=28']}
+            'classifier_mnist': ['dataset=digits,image_size=28'],
+            'stylegan2_folder': ['res=64']}
 CASES = [(name, arg) for name in CONFIGS for arg in [None] + VARIANTS.get(name, [])]
 
 # What a reader needs to find in a config file to know its experiment: the schedule, and every
@@ -199,13 +200,14 @@ def smoke_classifier_dir(tmp_path_factory):
   return str(tmp_path_factory.mktemp('classifier') / 'classifier_mnist-smoke')
 
 
-def _image_folders(root) -> str:
-  """The official CycleGAN layout with a few random 20x20 RGB images in each folder."""
+def _image_folders(root, splits=('trainA', 'trainB', 'testA', 'testB'), count=12) -> str:
+  """A few random 20x20 RGB images in each split folder (by default the official CycleGAN
+  layout)."""
   from PIL import Image  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
-  for split in ('trainA', 'trainB', 'testA', 'testB'):
+  for split in splits:
     os.makedirs(root / split, exist_ok=True)
-    for i in range(12):
+    for i in range(count):
       Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(
           root / split / f'{i}.png')
   return str(root)
@@ -223,6 +225,10 @@ def test_config_smoke_trains_and_evaluates(name, data_dir, smoke_classifier_dir,
   for domain in domains.values():  # a user's folder: a tiny one made here
     if domain.dataset.startswith('folder:'):
       domain.dataset = 'folder:' + _image_folders(tmp_path / 'folders')
+  if config.dataset.startswith('folder:'):  # as many images as the smoke metrics draw
+    splits = {config.data.train_split, config.data.eval_split, config.data.test_split}
+    config.dataset = 'folder:' + _image_folders(tmp_path / 'folder', sorted(splits),
+                                                config.eval.num_metric_samples)
   datasets = [d.dataset for d in domains.values()] or [config.dataset]
   if any(d.split('/')[0].split(':')[0] not in {*offline, 'folder'} for d in datasets):
     source.clear_cache()
