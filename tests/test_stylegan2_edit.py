@@ -12,32 +12,21 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, assert_one_line_error, fetched, run_cli
+from conftest import (ROOT, STYLEGAN2_CONFIG, STYLEGAN2_OVERRIDES, assert_one_line_error, fetched,
+                      run_cli, stylegan2_config)
 from genlab import edit
-from genlab import train
 from genlab.errors import UserError
 from genlab.methods import stylegan2
 from genlab.methods import stylegan2_edit as E
 
 CONFIG = os.path.join(ROOT, 'configs', 'stylegan2_mnist.py')
-# The cheapest trained run: one step of the main phase only, no sample metrics.
-OVERRIDES = {'num_train_steps': 1, 'eval_every_steps': 1, 'checkpoint_every_steps': 1,
-             'loss.pl_weight': 0.0, 'loss.r1_gamma': 0.0, 'eval.sample_metrics': (),
-             'eval.test_sample_metrics': (), 'viz.num_samples': 4}
 PROJECT_COUNT = 2  # the unit test and the CLI project as many images: one compiled step
-
-
-def _config():
-  from configs import stylegan2_mnist  # pylint: disable=g-import-not-at-top
-  c = stylegan2_mnist.get_config('smoke')
-  c.update_from_flattened_dict(OVERRIDES)
-  return c
 
 
 @pytest.fixture(scope='module')
 def nets():
   """The smoke generator (28x28x1 data, 32 px networks, 8 ws of 16) at its initialisation."""
-  networks = stylegan2.networks(_config(), (28, 28, 1))
+  networks = stylegan2.networks(stylegan2_config(), (28, 28, 1))
   g_params = jax.jit(networks.generator.init)({'params': jax.random.key(0)},
                                               jnp.zeros((1, networks.z_dim)))['params']
   return networks, g_params
@@ -50,10 +39,9 @@ def lpips_params():
 
 
 @pytest.fixture(scope='module')
-def trained(data_dir, tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp('stylegan2_edit') / 'run')
-  train.train_and_evaluate(_config(), workdir)
-  return workdir
+def trained(stylegan2_run):
+  """The workdir of the session's StyleGAN2 run (tests/conftest.py)."""
+  return stylegan2_run[1]
 
 
 # -- directions --------------------------------------------------------------------------------
@@ -261,11 +249,11 @@ def test_bad_ranges_and_indices_are_refused(nets):
 
 # -- --mode=edit -------------------------------------------------------------------------------
 def _cli_overrides():
-  return [f'--config.{k}={v if v != () else "()"}' for k, v in OVERRIDES.items()]
+  return [f'--config.{k}={v}' for k, v in STYLEGAN2_OVERRIDES.items()]
 
 
 def test_edit_refuses_indices_and_layers_of_the_checkpoint(trained):
-  config = _config()
+  config = stylegan2_config()
   with pytest.raises(UserError, match='--edit_index 16 is out of range'):
     edit.edit(config, trained, edit.Options(index=16, project_count=0))
   with pytest.raises(UserError, match='--edit_layers 0:9'):
@@ -277,7 +265,7 @@ def test_edit_refuses_indices_and_layers_of_the_checkpoint(trained):
 
 def test_edit_mode_end_to_end(trained, lpips_params):
   del lpips_params  # fetched into the session's cache, which the command line reads
-  proc = run_cli('--config', CONFIG + ':smoke', '--workdir', trained, *_cli_overrides(),
+  proc = run_cli('--config', STYLEGAN2_CONFIG, '--workdir', trained, *_cli_overrides(),
                  '--mode=edit', '--edit_method=ganspace', '--edit_directions=2',
                  '--edit_seeds=2', '--edit_samples=1024', '--edit_strengths=-2,0,2',
                  '--edit_layers=0:4', '--edit_psis=1,0.5,0', '--edit_index=1',
