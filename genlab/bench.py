@@ -10,6 +10,9 @@ A language model also reports tokens/s, generation speed (tokens/s at batch 1 an
 jitted lax.scan sampler), and its train step with the LSTM run over time three ways at
 --time_loop_seq_len: lax.scan without and with an unroll of 8, and a Python loop
 unrolled by hand (its compile time grows with the window, hence the shorter window).
+StyleGAN2 also reports each phase's step (with and without the lazy regularisers) and the
+'main' step with the modulated convolution as grouped conv, vmapped per-sample weights and
+styles on the activations (`modconv/<impl>/step_ms`).
 """
 from __future__ import annotations
 
@@ -136,6 +139,34 @@ def phase_times(run, state, it, repeats: int, cycle: int = 64) -> dict:
   return out
 
 
+def modconv_times(config, repeats: int) -> dict:
+  """StyleGAN2: the 'main' step (no regulariser) with the modulated convolution in each of its
+  equal forms (genlab/models/stylegan2.py MODCONV_IMPLS), to keep the fastest as the default."""
+  from genlab.models import stylegan2  # pylint: disable=g-import-not-at-top
+  out = {}
+  for impl in stylegan2.MODCONV_IMPLS:
+    variant = config.copy_and_resolve_references()
+    with variant.unlocked():
+      variant.model.modconv_impl = impl
+    run = train._Run(variant, workdir=None)  # pylint: disable=protected-access
+    state = run.init_state()
+    it = data_lib.train_iterator(variant, process_index=jax.process_index(),
+                                 process_count=jax.process_count())
+    batch = parallel.to_global(next(it), run.mesh)
+    step = next(t for t in range(1, 64) if run.method.phase(t) == 'main')
+    fn = run.train_step_at(step)
+    t0 = time.perf_counter()
+    state, metrics = fn(state, batch)
+    jax.block_until_ready(metrics)
+    out[f'modconv/{impl}/compile_s'] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+      state, metrics = fn(state, batch)
+    jax.block_until_ready((state, metrics))
+    out[f'modconv/{impl}/step_ms'] = (time.perf_counter() - t0) / repeats * 1e3
+  return out
+
+
 def benchmark(config, steps: int, time_loop_seq_len: int = 0) -> dict:
   run, state, it, compile_s, flops, step_s = _time_step(config, steps)
 
@@ -147,6 +178,8 @@ def benchmark(config, steps: int, time_loop_seq_len: int = 0) -> dict:
 
   peak = matmul_peak_flops()
   extra = phase_times(run, state, it, max(1, steps // 10)) if run.method.phase else {}
+  if 'modconv_impl' in config.get('model', {}):
+    extra.update(modconv_times(config, max(1, steps // 20)))
   if run.method.generate_text is not None:
     extra = language_model(config, run, state, step_s, steps, time_loop_seq_len, peak)
   return {

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
 from test_train import SMOKE
 
@@ -42,3 +44,21 @@ def test_bench_of_a_language_model_reports_tokens_generation_and_time_loops(data
   assert r['generate_tokens_per_s_batch64'] > 0 and r['generate_tokens_per_s_batch1'] > 0
   for loop in ('scan', 'scan_unroll8', 'python_unrolled'):
     assert r[f'time_loop_T4/{loop}/step_ms'] > 0, loop
+
+
+@pytest.mark.slow  # ~3 min of compiles (4 phases, 3 modulated-conv forms)
+def test_bench_of_stylegan2_reports_phases_and_modconv_forms(data_dir, tmp_path):
+  out = tmp_path / 'sg2.json'
+  proc = subprocess.run(
+      [sys.executable, '-m', 'genlab.bench', '--config', 'configs/stylegan2_mnist.py:smoke',
+       '--steps', '4', '--output', str(out)],
+      cwd=ROOT, capture_output=True, text=True, timeout=900,
+      env=dict(os.environ, JAX_PLATFORMS='cpu'))
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  r = json.loads(out.read_text())
+  # smoke intervals: pl every 2 steps, r1 every 4
+  assert {k for k in r if k.startswith('phase/')} == {
+      f'phase/{p}/step_ms' for p in ('main', 'main+pl', 'main+pl+r1')}
+  for impl in ('grouped', 'batched', 'activation'):
+    assert r[f'modconv/{impl}/step_ms'] > 0 and r[f'modconv/{impl}/compile_s'] > 0, impl
+  assert 0 < r['mfu'] < 1
