@@ -131,12 +131,17 @@ def phase_times(run, state, it, repeats: int, cycle: int = 64) -> dict:
     fn = run.train_step_at(step)
     state, metrics = fn(state, batch)  # compiled by now; warm
     jax.block_until_ready(metrics)
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-      state, metrics = fn(state, batch)
-    jax.block_until_ready((state, metrics))
-    out[f'phase/{phase}/step_ms'] = (time.perf_counter() - t0) / repeats * 1e3
+    state, out[f'phase/{phase}/step_ms'] = _mean_ms(fn, state, batch, repeats)
   return out
+
+
+def _mean_ms(fn, state, batch, repeats: int):
+  """(state, mean ms) of `repeats` calls of a warm step."""
+  t0 = time.perf_counter()
+  for _ in range(repeats):
+    state, metrics = fn(state, batch)
+  jax.block_until_ready((state, metrics))
+  return state, (time.perf_counter() - t0) / repeats * 1e3
 
 
 def modconv_times(config, repeats: int) -> dict:
@@ -159,11 +164,7 @@ def modconv_times(config, repeats: int) -> dict:
     state, metrics = fn(state, batch)
     jax.block_until_ready(metrics)
     out[f'modconv/{impl}/compile_s'] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-      state, metrics = fn(state, batch)
-    jax.block_until_ready((state, metrics))
-    out[f'modconv/{impl}/step_ms'] = (time.perf_counter() - t0) / repeats * 1e3
+    _, out[f'modconv/{impl}/step_ms'] = _mean_ms(fn, state, batch, repeats)
   return out
 
 

@@ -118,3 +118,17 @@ def test_zhu2017_cyclegan_smoke_prints_both_directions(data_dir, tmp_path):
           and not l.startswith('Accuracy:')]  # the closing explanation names both too
   assert len(rows) == 8, proc.stdout  # source only, CycleGAN, + noise, + semantic; two ways
   assert all('%' in r for r in rows)
+
+
+@pytest.mark.slow  # minutes of StyleGAN2 compiles; burda2016 stands for the scripts in CI
+def test_karras2020_reproduce_smoke_prints_three_gans_and_the_references(data_dir, tmp_path):
+  proc = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'experiments', 'karras2020_stylegan2', 'reproduce.py'),
+       '--smoke', f'--workdir_root={tmp_path}'], cwd=ROOT, capture_output=True, text=True,
+      timeout=1800, env=dict(os.environ, JAX_PLATFORMS='cpu'))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  rows = [l for l in proc.stdout.splitlines()
+          if l.startswith(('StyleGAN2 ', 'DCGAN ', 'GAN (Goodfellow MLP)'))]
+  assert len(rows) == 3, proc.stdout
+  assert len(rows[0].split()) == len(rows[1].split()) + 1  # StyleGAN2 also has its path length
+  assert 'FID 2.84' in proc.stdout and 'NOT run here' in proc.stdout

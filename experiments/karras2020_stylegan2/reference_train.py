@@ -61,8 +61,8 @@ def main(_):
   sys.path.insert(0, _REF.value)
   import numpy as np  # pylint: disable=g-import-not-at-top
   import torch  # pylint: disable=g-import-not-at-top
-  from training.loss import StyleGAN2Loss  # pylint: disable=g-import-not-at-top,import-error
-  from training.networks import Discriminator, Generator  # pylint: disable=g-import-not-at-top,import-error
+  from training.loss import StyleGAN2Loss  # pylint: disable=import-error
+  from training.networks import Discriminator, Generator  # pylint: disable=import-error
   torch.set_num_threads(_THREADS.value)
   torch.manual_seed(0)
   os.makedirs(_OUT.value, exist_ok=True)
