@@ -270,7 +270,7 @@ def test_command_line_without_a_checkpoint_is_one_line(tmp_path, data_dir):
   assert_one_line_error(proc, 'No checkpoint', 'train first')
 
 
-@pytest.mark.slow  # ~3 min here: trains one step, then the pretrained LPIPS compiles
+@pytest.mark.slow  # 96 s here: trains one step, then the pretrained LPIPS compiles
 def test_command_line_on_a_trained_checkpoint(tmp_path, data_dir):
   del data_dir
   from genlab import train  # pylint: disable=g-import-not-at-top
