@@ -6,7 +6,7 @@
 Trains (or resumes) configs/stylegan2_mnist.py, configs/dcgan_mnist.py and configs/gan_mnist.py
 and prints their test-split metrics in the embedding of genlab's digit classifier (FID-in-domain,
 classifier score, modes, precision, recall) and StyleGAN2's perceptual path length in W
-(Karras et al. 2019, Eq. 4; genlab/metrics/ppl.py). Then the published reference numbers, which
+(Karras et al. 2019, Eq. 3; genlab/metrics/ppl.py). Then the published reference numbers, which
 need a GPU and the full data and were NOT run here, with the protocol that reproduces them.
 """
 from __future__ import annotations
