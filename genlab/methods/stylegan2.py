@@ -64,6 +64,9 @@ CONFIG_RANGES = {
     'loss.pl_interval': count(), 'loss.pl_batch_shrink': count(), 'loss.pl_decay': fraction(),
     'loss.style_mixing_prob': fraction(),
     'ema_kimg': non_negative('0 turns the EMA off'), 'ema_rampup': non_negative('0: no ramp-up'),
+    'model.conv_clamp': positive('None: no clamping'),
+    # [0, 1] unless sample.extrapolate=True: checked with it in _truncation_psi.
+    'sample.truncation_psi': Range(),
     'viz.num_samples': count(), **gan.AUGMENT_RANGES,
 }
 
