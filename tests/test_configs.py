@@ -213,7 +213,13 @@ def _image_folders(root, splits=('trainA', 'trainB', 'testA', 'testB'), count=12
   return str(root)
 
 
-@pytest.mark.parametrize('name', CONFIGS)
+# The natural-image StyleGAN2 smokes compile the same 16-px program for minutes; cifar10
+# stands for the three in CI (python -m pytest -m slow runs the others).
+SLOW_SMOKES = ('stylegan2_celeba64', 'stylegan2_folder')
+
+
+@pytest.mark.parametrize('name', [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_SMOKES
+                                  else n for n in CONFIGS])
 def test_config_smoke_trains_and_evaluates(name, data_dir, smoke_classifier_dir, tmp_path):
   config = importlib.import_module(f'configs.{name}').get_config('smoke')
   assert config.num_train_steps <= 100, 'the :smoke variant must stay tiny'
