@@ -190,6 +190,7 @@ def test_lpips_view_sizes():
   assert E.lpips_view(jnp.zeros((1, 512, 512, 3))).shape == (1, 256, 256, 3)
 
 
+@pytest.mark.slow  # ~1 min of projection compiles; CI's time budget
 def test_projection_of_a_generated_image_falls_in_lpips(nets, lpips_params):
   networks, g_params = nets
   ws = networks.map(g_params, jax.random.normal(jax.random.key(5), (PROJECT_COUNT, 16)))
@@ -263,6 +264,7 @@ def test_edit_refuses_indices_and_layers_of_the_checkpoint(trained):
   assert not os.path.exists(os.path.join(trained, 'edit'))
 
 
+@pytest.mark.slow  # ~1 min of projection compiles; CI's time budget
 def test_edit_mode_end_to_end(trained, lpips_params):
   del lpips_params  # fetched into the session's cache, which the command line reads
   proc = run_cli('--config', STYLEGAN2_CONFIG, '--workdir', trained, *_cli_overrides(),
