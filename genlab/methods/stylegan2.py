@@ -200,7 +200,11 @@ class Networks:
   generator: Any = flax.struct.field(pytree_node=False)
   discriminator: Any = flax.struct.field(pytree_node=False)
   image_shape: tuple = flax.struct.field(pytree_node=False)   # the data's (H, W, C)
-  resolution: int = flax.struct.field(pytree_node=False)      # the networks' side
+
+  @property
+  def resolution(self) -> int:
+    """The networks' side (the data's, padded to a power of two)."""
+    return self.generator.resolution
 
   @property
   def num_ws(self) -> int:
@@ -243,8 +247,7 @@ class Networks:
 def networks(config: ml_collections.ConfigDict, image_shape) -> Networks:
   image_shape = tuple(int(d) for d in image_shape)
   generator, discriminator = _networks(config, image_shape)
-  return Networks(generator=generator, discriminator=discriminator, image_shape=image_shape,
-                  resolution=_resolution(image_shape))
+  return Networks(generator=generator, discriminator=discriminator, image_shape=image_shape)
 
 
 def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
