@@ -24,7 +24,8 @@ def get_config(arg=None):
                                checkpoint_every=1_000)
   c.model.update(kind='dcgan', latent_dim=100, prior='normal', conditional=False, features=64,
                  d_norm='batch', spectral_norm=False)
-  c.loss = dict(kind='non_saturating', n_critic=1, gp_weight=10.0)  # gp_weight: wgan_gp only
+  c.loss = dict(kind='non_saturating', n_critic=1, gp_weight=10.0,  # gp_weight: wgan_gp only
+                r1_gamma=0.0)
   c.g_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999, schedule='constant')
   c.d_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999, schedule='constant')
   c.ema_decay = 0.999                  # of the generator, for samples; 0 turns it off

@@ -30,7 +30,8 @@ def get_config(arg=None):
                  g_hidden_dims=(1200, 1200), g_output_bias='marginals', g_init_range=0.05,
                  d_hidden_dims=(240, 240), maxout_pieces=5, d_input_dropout=0.2,
                  d_hidden_dropout=0.5, d_init_range=0.005, spectral_norm=True)
-  c.loss = dict(kind='non_saturating', n_critic=1, gp_weight=10.0)  # gp_weight: wgan_gp only
+  c.loss = dict(kind='non_saturating', n_critic=1, gp_weight=10.0,  # gp_weight: wgan_gp only
+                r1_gamma=0.0)
   c.g_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999, schedule='constant')
   c.d_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999, schedule='constant')
   c.ema_decay = 0.999                  # of the generator, for samples; 0 turns it off

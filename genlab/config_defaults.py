@@ -121,7 +121,7 @@ def gan_config() -> ml_collections.ConfigDict:
       g_init_range=ml_collections.FieldReference(None, field_type=float),
       d_init_range=ml_collections.FieldReference(None, field_type=float),
       spectral_norm=False)
-  c.loss = dict(kind='non_saturating', n_critic=1, gp_weight=10.0)
+  c.loss = dict(kind='non_saturating', n_critic=1, gp_weight=10.0, r1_gamma=0.0)
   # What the discriminator sees (genlab/augment.py): 'none', 'diffaugment' (its `policy`) or
   # 'ada' (its `ops`, each with probability p; p adapts to r_t -> target unless adaptive=False).
   # The ops are ADA's 'bgc' set; a config names the subset that is safe for its data.

@@ -99,6 +99,7 @@ def test_ema_decay_warms_up_then_stays_at_the_configured_value():
     ({'augment.kind': 'ada', 'augment.ops': ('xint', 'flip')}, INFO, "'flip'.*xflip"),
     ({'augment.kind': 'diffaugment', 'augment.policy': ('colour',)}, INFO, 'color'),
     ({'augment.kind': 'mixup'}, INFO, 'augment.kind'),
+    ({'loss.kind': 'wgan_gp', 'model.kind': 'mlp', 'loss.r1_gamma': 1.0}, INFO, 'r1_gamma=0'),
 ])
 def test_bad_config_is_one_clear_error(overrides, info, message):
   with pytest.raises(UserError, match=message):
@@ -159,6 +160,21 @@ def test_ada_p_follows_the_reference_heuristic():
       highest = max(highest, p)
     assert float(state.ada['p']) == pytest.approx(p, abs=1e-6), i
   assert highest > 0 and {-1.0, 1.0} <= moves, (highest, moves)   # both directions
+
+
+@pytest.mark.parametrize('kind', ['mlp', 'dcgan'])
+def test_r1_adds_gamma_over_two_times_the_squared_input_gradient_to_d_loss(kind):
+  gamma = 3.0
+  plain, r1 = (gan.make(tiny_config(**{'model.kind': kind, 'loss.r1_gamma': g}), INFO)
+               for g in (0.0, gamma))
+  state = plain.init(jax.random.key(0))
+  _, without = jax.jit(plain.train_step)(state, batch(), jax.random.key(1))
+  _, metrics = jax.jit(r1.train_step)(state, batch(), jax.random.key(1))
+  assert float(without['gradient_penalty']) == 0.0
+  assert float(metrics['gradient_penalty']) > 0
+  np.testing.assert_allclose(float(metrics['d_loss']) - float(without['d_loss']),
+                             gamma / 2 * float(metrics['gradient_penalty']), rtol=1e-4)
+  assert float(metrics['d_grad_norm']) != float(without['d_grad_norm'])
 
 
 def test_n_critic_discriminator_updates_per_generator_update():

@@ -14,6 +14,7 @@ import pytest
 from conftest import ROOT, assert_one_line_error, run_cli
 from genlab import train
 from genlab.errors import UserError
+from genlab.methods import gan
 from genlab.methods import stylegan2
 
 CONFIG = os.path.join(ROOT, 'configs', 'stylegan2_mnist.py')
@@ -31,7 +32,7 @@ def test_r1_penalty_matches_finite_differences():
   w = jax.random.normal(jax.random.key(0), (3, 3, 2))
   d = lambda x: jnp.sum(jnp.tanh(x * w) ** 2, axis=(1, 2, 3)) + jnp.sum(x, axis=(1, 2, 3))
   x = np.random.default_rng(0).normal(size=(2, 3, 3, 2)).astype(np.float32)
-  penalty = np.asarray(stylegan2.r1_penalty(d, jnp.asarray(x)))
+  penalty = np.asarray(gan.r1_penalty(d, jnp.asarray(x)))
   eps = 1e-2
   grads = np.zeros_like(x, np.float64)
   for idx in np.ndindex(x.shape[1:]):

@@ -13,11 +13,13 @@ With logits l = D(x), the losses per example (minimised by the player named):
   lsgan           D: (l_r - 1)^2/2 + l_f^2/2         G: (l_f - 1)^2/2       Mao et al. 2017, Eq. 2
   wgan_gp         D: l_f - l_r + lambda (|grad D(x_hat)| - 1)^2   G: -l_f   Gulrajani 2017, Eq. 3
   hinge           D: max(0, 1 - l_r) + max(0, 1 + l_f)           G: -l_f   Miyato 2018, Eq. 16-17
-(s is the logistic sigmoid, l_r on real data, l_f on generated data.)
+(s is the logistic sigmoid, l_r on real data, l_f on generated data.) Any of them but wgan_gp
+can add R1 to D's loss, `loss.r1_gamma` > 0: (gamma / 2) |grad_x D(x_r)|^2 on the real images
+D sees (Mescheder et al. 2018, Eq. 9), every step.
 
 Metrics, means over the step: loss (= d_loss, shown in the progress line), d_loss, g_loss,
 d_real and d_fake (mean logits), wasserstein (d_real - d_fake, the critic's estimate of the
-W1 distance under wgan_gp), gradient_penalty, d_grad_norm, g_grad_norm, ema_decay, r_t
+W1 distance under wgan_gp), gradient_penalty (WGAN-GP's, or R1's |grad|^2), d_grad_norm, g_grad_norm, ema_decay, r_t
 (E[sign D(x_real)] on the training batch: ADA's overfitting heuristic); with ADA also augment_p.
 
 GANs on little data (`augment.kind`, genlab/augment.py): 'diffaugment' (Zhao et al. 2020) or
@@ -62,6 +64,7 @@ CONFIG_RANGES = {
     'model.maxout_pieces': count(), 'model.d_*dropout': fraction(),
     'model.*_init_range': positive(),
     'loss.n_critic': count(), 'loss.gp_weight': non_negative(),
+    'loss.r1_gamma': non_negative('0 turns R1 off'),
     'viz.num_samples': count(), 'viz.interpolation_rows': count(),
     'viz.interpolation_steps': Range(low=2, integer=True, why='the two ends and what lies between'),
     **AUGMENT_RANGES,
@@ -126,6 +129,13 @@ def gradient_penalty(critic_fn, real, fake, key):
   grads = jax.grad(lambda x: jnp.sum(critic_fn(x)))(x_hat)
   norm_B = jnp.sqrt(jnp.sum(jnp.square(grads.reshape(grads.shape[0], -1)), axis=1) + 1e-12)
   return jnp.square(norm_B - 1.0)
+
+
+def r1_penalty(logits_fn, real_BxHxWxC):
+  """|grad_x D(x)|^2 per real image (Mescheder et al. 2018, Eq. 9, without gamma / 2);
+  shared with genlab/methods/stylegan2.py."""
+  grads = jax.grad(lambda x: jnp.sum(logits_fn(x)))(real_BxHxWxC)
+  return jnp.sum(jnp.square(grads), axis=(1, 2, 3))
 
 
 def ema_decay(decay: float, step):
@@ -221,11 +231,17 @@ def _settings(config, data_info):
     raise UserError("loss.kind='wgan_gp' penalises per-example gradients, which batch norm in "
                     "the critic invalidates (Gulrajani et al. 2017, Sec. 4): set "
                     "--config.model.d_norm=layer (or none).")
+  r1_gamma = float(loss.get('r1_gamma', 0.0))
+  if r1_gamma > 0 and kind == 'wgan_gp':
+    raise UserError("loss.r1_gamma > 0 with loss.kind='wgan_gp': the critic already has its "
+                    'gradient penalty (gp_weight); set --config.loss.r1_gamma=0.')
   decay = float(config.get('ema_decay', 0.999))
   if not 0.0 <= decay < 1.0:
     raise UserError(f'config.ema_decay={decay}: give a decay in [0, 1) (0 turns the EMA off).')
   return dict(
       augment=augment_settings(config), kind=kind, n_critic=int(n_critic), gp_weight=float(loss.get('gp_weight', 10.0)),
+      r1_gamma=r1_gamma,
+      penalty_weight=float(loss.get('gp_weight', 10.0)) if kind == 'wgan_gp' else r1_gamma / 2,
       num_classes=data_info.num_classes if conditional else 0,
       latent_dim=int(model.get('latent_dim', 100)),
       prior=one_of(model.get('prior', 'normal'), PRIORS, 'model.prior'),
@@ -343,7 +359,11 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
         gp_B = gradient_penalty(
             lambda x: critic(d_params, d_stats, x, labels, jax.random.fold_in(drop_key, 2))[0],
             x_real, fake, gp_key)
-      loss = jnp.mean(loss_B + s['gp_weight'] * gp_B)
+      elif s['r1_gamma'] > 0:
+        gp_B = r1_penalty(
+            lambda x: critic(d_params, d_stats, x, labels, jax.random.fold_in(drop_key, 2))[0],
+            x_real)
+      loss = jnp.mean(loss_B + s['penalty_weight'] * gp_B)
       return loss, (stats, {'d_loss': loss, 'd_real': jnp.mean(real_B),
                             'd_fake': jnp.mean(fake_B), 'gradient_penalty': jnp.mean(gp_B),
                             'r_t': jnp.mean(jnp.sign(real_B))})

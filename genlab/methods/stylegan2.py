@@ -105,12 +105,6 @@ def ema_beta(step, batch_size: int, ema_kimg: float, ema_rampup: float):
   return jnp.power(0.5, batch_size / jnp.maximum(ema_nimg, 1e-8))
 
 
-def r1_penalty(logits_fn, real_BxHxWxC):
-  """|grad_x D(x)|^2 per real image (Mescheder et al. 2018, Eq. 9, without gamma / 2)."""
-  grads = jax.grad(lambda x: jnp.sum(logits_fn(x)))(real_BxHxWxC)
-  return jnp.sum(jnp.square(grads), axis=(1, 2, 3))
-
-
 def path_lengths(synthesize, ws_BxNxW, key):
   """|J_w^T y|_2 per sample, y ~ N(0, I) / sqrt(H W) (Karras et al. 2020, Eq. 4): the norm
   over w's dimensions, the mean over the ws layers, as the reference's pl_lengths."""
@@ -370,7 +364,7 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
     def loss_fn(d_params):
       # The gradient is taken at the un-augmented reals, through the augmentation (as the
       # reference's real_img_tmp).
-      penalty = r1_penalty(lambda x: critic(d_params, seen(x, key, p)), real)
+      penalty = gan.r1_penalty(lambda x: critic(d_params, seen(x, key, p)), real)
       return jnp.mean(penalty) * (r1_gamma / 2) * r1_interval, jnp.mean(penalty)
 
     (_, penalty), grads = jax.value_and_grad(loss_fn, has_aux=True)(d_params)
