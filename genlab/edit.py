@@ -10,7 +10,9 @@ Writes into WORKDIR/edit/ (the functions are genlab/methods/stylegan2_edit.py):
                               direction --edit_index at each strength
   projection.npz              the projected ws, noise maps, targets and images
   edit.json                   the directions' eigenvalues or explained variance and sigmas,
-                              the projection's LPIPS, pixel MSE and PSNR per image
+                              each layer's sensitivity to w (layer_sensitivity: near 0 at
+                              every layer means a collapsed generator), the projection's
+                              LPIPS, pixel MSE and PSNR per image
 Read-only in the rest of the workdir (no lock), as --mode=sample is, so it may run beside
 training. Uses the generator's EMA parameters and the state's w_avg (the truncation centre).
 """
@@ -36,7 +38,8 @@ from genlab.methods import stylegan2
 from genlab.methods import stylegan2_edit as edit_lib
 
 EDIT_DIR = 'edit'
-_SEEDS_TAG, _SAMPLES_TAG, _PROJECT_TAG, _COLUMNS_TAG = 1, 2, 3, 4  # one per use of the key
+_SEEDS_TAG, _SAMPLES_TAG, _PROJECT_TAG, _COLUMNS_TAG, _SENSITIVITY_TAG = 1, 2, 3, 4, 5  # a tag a use
+_SENSITIVITY_SAMPLES = 64  # latents behind edit.json's layer_sensitivity
 _CHUNK = 32  # images per synthesis call: one compiled shape for every picture
 
 
@@ -240,6 +243,9 @@ def edit(config, workdir: str, options: Options) -> str:
   save('truncation.png', render.grid(edit_lib.truncation_ws(nets.map(g_params, z), w_avg,
                                                             options.psis)))
 
+  record['layer_sensitivity'] = edit_lib.layer_sensitivity(
+      render, nets.map(g_params, jax.random.normal(jax.random.fold_in(key, _SENSITIVITY_TAG),
+                                                   (_SENSITIVITY_SAMPLES, nets.z_dim))))
   record = {'step': int(parallel.to_host(state.step)), 'method': options.method,
             'layers': list(layers), 'num_ws': nets.num_ws, 'strengths': strengths.tolist(),
             'truncation_psi': psi, 'truncation_psis': list(options.psis),

@@ -145,6 +145,21 @@ def test_style_mixing_and_truncation_grids():
     E.truncation_ws(ws, w_avg, (1.5,))
 
 
+def test_layer_sensitivity_sees_only_the_layers_an_image_reads(nets):
+  ws = jax.random.normal(jax.random.key(0), (16, 8, 4))
+  reads_layer_2 = lambda ws_MxNxW: np.asarray(ws_MxNxW)[:, 2, :, None, None]  # (M, W, 1, 1)
+  out = E.layer_sensitivity(reads_layer_2, ws)
+  expected = np.mean(np.std(np.asarray(ws[:, 2], np.float64), axis=0))
+  np.testing.assert_allclose(out['per_layer'][2], expected, rtol=1e-6)
+  assert out['per_layer'][:2] == [0.0, 0.0] and out['per_layer'][3:] == [0.0] * 5
+  np.testing.assert_allclose(out['all'], expected, rtol=1e-6)
+  networks, g_params = nets   # a generator at initialisation reads every layer's style
+  render = jax.jit(lambda ws: networks.synthesize(g_params, ws, noise_mode='const'))
+  real = E.layer_sensitivity(render, networks.map(g_params, jax.random.normal(
+      jax.random.key(1), (8, networks.z_dim))))
+  assert len(real['per_layer']) == networks.num_ws and min(real['per_layer']) > 1e-3
+
+
 # -- projection --------------------------------------------------------------------------------
 def _naive_noise_regularization(n_HxW):
   """projector.py's reg_loss for one noise buffer, in numpy."""
@@ -279,6 +294,7 @@ def test_edit_mode_end_to_end(trained, lpips_params):
   assert record['method'] == 'ganspace' and record['layers'] == [0, 4]
   assert len(record['explained_variance']) == 16 and len(record['sigmas']) == 16
   assert sum(record['explained_variance_ratio']) == pytest.approx(1.0)
+  assert len(record['layer_sensitivity']['per_layer']) == record['num_ws']
   projection = record['projection']
   assert projection['steps'] == 4 and projection['edit_index'] == 1
   assert len(projection['lpips']) == PROJECT_COUNT and np.isfinite(projection['mean_psnr'])

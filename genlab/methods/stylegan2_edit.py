@@ -248,6 +248,22 @@ def truncation_ws(ws_BxNxW, w_avg_W, psis: Sequence[float]):
   return w_avg_W + psis * (ws_BxNxW[None] - w_avg_W)
 
 
+def layer_sensitivity(render, ws_BxNxW) -> dict:
+  """How far the images move when w varies at one layer only: for layer i, the std across the
+  B samples (averaged over pixels) of images whose ws are the first sample's at every other
+  layer; 'all', when w varies at every layer. `render`: ws (M, N, W) -> images (M, H, W, C).
+  Near zero at every layer while w itself varies: the generator ignores its styles (the state
+  of a collapsed StyleGAN2)."""
+  ws = jnp.asarray(ws_BxNxW)
+  n = ws.shape[1]
+
+  def spread(images):
+    return float(np.mean(np.std(np.asarray(images, np.float64), axis=0)))
+
+  per_layer = [spread(render(style_mix_ws(ws, ws[:1], (i, i + 1))[:, 0])) for i in range(n)]
+  return {'all': spread(render(ws)), 'per_layer': per_layer}
+
+
 # -- projection --------------------------------------------------------------------------------
 def _pool2(x_BxHxWx1):
   b, h, w, c = x_BxHxWx1.shape
