@@ -3,7 +3,13 @@
 Generator: z (100, Gaussian) -> project to 7x7x128 -> BN-ReLU -> 4x4 stride-2 transposed conv
 to 14x14x64 -> BN-ReLU -> to 28x28x1, tanh. Discriminator: 4x4 stride-2 convs 64, 128 with
 leaky ReLU (0.2) and BN after the first -> linear logit. Adam(2e-4, b1=0.5), batch 64, the
-non-saturating loss, an EMA (0.999) of the generator for samples, 5,000 steps. How the strided
+non-saturating loss, an EMA (0.999) of the generator for samples.
+
+One addition to Radford et al.'s recipe, for a data set of 4,000 digits: R1 on the real images
+(Mescheder et al. 2018, Eq. 9, gamma = 1, every step), and 20,000 steps instead of 5,000.
+Without R1, D wins (train logits +3.7 / -3.5 at step 5,000) and the samples are broken strokes
+(test FID-in-domain 140 at step 5,000); with it, 83 at step 5,000, 50 at 12,000 and 36 at
+20,000 (README, "GANs on little data"; a step takes 107 ms on this 2-core CPU, 36 min in all). How the strided
 (transposed) convolutions are computed is an implementation choice of
 genlab/config_defaults.py: `model.conv_impl='fast'` computes them as sub-pixel convolutions
 (`d_conv_impl='matmul'` as one GEMM), the same functions with the same parameters, several
@@ -20,12 +26,12 @@ def get_config(arg=None):
   c = config_defaults.gan_config()     # every GAN key (and model.conv_impl / d_conv_impl)
   c.method = 'gan'
   c.dataset = 'mnist5k'
-  config_defaults.set_schedule(c, 64, 5_000, log_every=100, eval_every=1_000,
-                               checkpoint_every=1_000)
+  config_defaults.set_schedule(c, 64, 20_000, log_every=100, eval_every=2_000,
+                               checkpoint_every=2_000)
   c.model.update(kind='dcgan', latent_dim=100, prior='normal', conditional=False, features=64,
                  d_norm='batch', spectral_norm=False)
   c.loss = dict(kind='non_saturating', n_critic=1, gp_weight=10.0,  # gp_weight: wgan_gp only
-                r1_gamma=0.0)
+                r1_gamma=1.0)
   c.g_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999, schedule='constant')
   c.d_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999, schedule='constant')
   c.ema_decay = 0.999                  # of the generator, for samples; 0 turns it off
@@ -33,7 +39,7 @@ def get_config(arg=None):
   # the quarter turns and the colour ops that a grey digit does not have.
   c.augment.update(kind=arg.augment, policy=('color', 'translation', 'cutout'),
                    ops=('xint', 'scale', 'rotate', 'aniso', 'xfrac', 'brightness', 'contrast'),
-                   kimg=100.0)   # p can move 0 -> 1 in 1,600 of the 5,000 steps (500 in the paper)
+                   kimg=100.0)   # p can move 0 -> 1 in 1,600 steps (500 kimg in the paper)
   if arg.smoke:
     config_defaults.gan_smoke(c)
   return c
