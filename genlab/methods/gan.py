@@ -19,8 +19,9 @@ D sees (Mescheder et al. 2018, Eq. 9), every step.
 
 Metrics, means over the step: loss (= d_loss, shown in the progress line), d_loss, g_loss,
 d_real and d_fake (mean logits), wasserstein (d_real - d_fake, the critic's estimate of the
-W1 distance under wgan_gp), gradient_penalty (WGAN-GP's, or R1's |grad|^2), d_grad_norm, g_grad_norm, ema_decay, r_t
-(E[sign D(x_real)] on the training batch: ADA's overfitting heuristic); with ADA also augment_p.
+W1 distance under wgan_gp), gradient_penalty (WGAN-GP's, or R1's |grad|^2), d_grad_norm,
+g_grad_norm, ema_decay, r_t (E[sign D(x_real)] on the training batch: ADA's overfitting
+heuristic); with ADA also augment_p.
 
 GANs on little data (`augment.kind`, genlab/augment.py): 'diffaugment' (Zhao et al. 2020) or
 'ada' (Karras et al. 2020) transforms every image the discriminator sees, real and generated,
