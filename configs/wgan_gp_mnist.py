@@ -23,7 +23,7 @@ def get_config(arg=None):
                                checkpoint_every=500)
   c.model.update(kind='dcgan', latent_dim=100, prior='normal', conditional=False, features=64,
                  d_norm='none', spectral_norm=False)
-  c.loss = dict(kind='wgan_gp', n_critic=5, gp_weight=10.0)
+  c.loss = dict(kind='wgan_gp', n_critic=5, gp_weight=10.0, r1_gamma=0.0)  # R1: not with WGAN-GP
   c.g_optimizer = dict(name='adam', learning_rate=1e-4, b1=0.5, b2=0.9, schedule='constant')
   c.d_optimizer = dict(name='adam', learning_rate=1e-4, b1=0.5, b2=0.9, schedule='constant')
   c.ema_decay = 0.999                  # of the generator, for samples; 0 turns it off
