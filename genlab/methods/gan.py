@@ -240,8 +240,8 @@ def _settings(config, data_info):
   if not 0.0 <= decay < 1.0:
     raise UserError(f'config.ema_decay={decay}: give a decay in [0, 1) (0 turns the EMA off).')
   return dict(
-      augment=augment_settings(config), kind=kind, n_critic=int(n_critic), gp_weight=float(loss.get('gp_weight', 10.0)),
-      r1_gamma=r1_gamma,
+      augment=augment_settings(config), kind=kind, n_critic=int(n_critic), r1_gamma=r1_gamma,
+      # The weight of D's gradient penalty: WGAN-GP's lambda, or R1's gamma / 2.
       penalty_weight=float(loss.get('gp_weight', 10.0)) if kind == 'wgan_gp' else r1_gamma / 2,
       num_classes=data_info.num_classes if conditional else 0,
       latent_dim=int(model.get('latent_dim', 100)),
