@@ -187,11 +187,14 @@ def stylegan2_config() -> ml_collections.ConfigDict:
 
 
 def stylegan2_smoke(c: ml_collections.ConfigDict) -> None:
-  """The tiny variant shared by the StyleGAN2 configs: narrow networks, both lazy
-  regularisers inside the few steps."""
+  """The tiny variant shared by the StyleGAN2 configs: narrow networks, and every phase of
+  the step inside the few steps (both lazy regularisers and style mixing, even where the
+  recipe turns them off, as cfg 'cifar' does), so that the tests exercise them all."""
   set_schedule(c, 8, 6, log_every=2, eval_every=3, checkpoint_every=3)
-  c.model.update(z_dim=16, w_dim=16, mapping_layers=2, channel_base=64, channel_max=16)
-  c.loss.update(r1_interval=4, pl_interval=2)
+  c.model.update(z_dim=16, w_dim=16, mapping_layers=2, channel_base=64, channel_max=16,
+                 mbstd_group_size=min(c.model.mbstd_group_size, 4))
+  c.loss.update(r1_interval=4, pl_interval=2, pl_weight=c.loss.pl_weight or 2.0,
+                style_mixing_prob=c.loss.style_mixing_prob or 0.9)
   c.eval.batch_size = 64
   c.viz.num_samples = 16
   smoke_sample_metrics(c)
