@@ -10,8 +10,8 @@ Additions to Radford et al.'s recipe, for a data set of 4,000 digits: R1 on the 
 last 10,000 with the learning rates decaying linearly to 0. Without R1, D wins (train logits
 +3.7 / -3.5 at step 5,000) and the samples are broken strokes (test FID-in-domain 140 at step
 5,000); with it, 83 at step 5,000, 50 at 12,000, 36 at 20,000 and, after the decay, 31 at
-30,000 (README, "GANs on little data"; a step takes 107 ms on this 2-core CPU, 54 min in all). How the strided
-(transposed) convolutions are computed is an implementation choice of
+30,000 (README, "GANs on little data"; a step takes 107 ms on this 2-core CPU, 54 min in all).
+How the strided (transposed) convolutions are computed is an implementation choice of
 genlab/config_defaults.py: `model.conv_impl='fast'` computes them as sub-pixel convolutions
 (`d_conv_impl='matmul'` as one GEMM), the same functions with the same parameters, several
 times faster on CPU than XLA's (`'xla'`).

@@ -15,10 +15,12 @@ the whole batch of 32) with two changes for 4,000 digits, as for dcgan_mnist:
 - DiffAugment (Zhao et al. 2020: colour, translation, cutout) of everything D sees.
 With the 'auto' gamma (0.0064) and no augmentation, D memorised the training digits within
 2,000 steps and every sample was one shape (README, "StyleGAN2 on mnist5k"); with these, the
-samples are varied digits by step 3,000. A step takes about 0.4 s on this 2-core CPU.
+samples are varied digits by step 3,000, and at step 10,000 the test FID-in-domain is 30.3
+and the classifier score 8.39. A step takes 0.24 s on this 2-core CPU (61 min for the run,
+partly beside another job).
 
   python run.py --config configs/stylegan2_mnist.py
-  python run.py --config configs/stylegan2_mnist.py:augment=ada
+  python run.py --config configs/stylegan2_mnist.py:augment=ada    # or augment=none
   python run.py --config configs/stylegan2_mnist.py:smoke    # a few seconds, for tests
 """
 from genlab import config_defaults
