@@ -6,11 +6,11 @@ leaky ReLU (0.2) and BN after the first -> linear logit. Adam(2e-4, b1=0.5), bat
 non-saturating loss, an EMA (0.999) of the generator for samples.
 
 Additions to Radford et al.'s recipe, for a data set of 4,000 digits: R1 on the real images
-(Mescheder et al. 2018, Eq. 9, gamma = 1, every step), and 30,000 steps instead of 5,000, the
-last 10,000 with the learning rates decaying linearly to 0. Without R1, D wins (train logits
+(Mescheder et al. 2018, Eq. 9, gamma = 1, every step), and 40,000 steps instead of 5,000, the
+last 20,000 with the learning rates decaying linearly to 0. Without R1, D wins (train logits
 +3.7 / -3.5 at step 5,000) and the samples are broken strokes (test FID-in-domain 140 at step
-5,000); with it, 83 at step 5,000, 50 at 12,000, 36 at 20,000 and, after the decay, 31 at
-30,000 (README, "GANs on little data"; a step takes 107 ms on this 2-core CPU, 54 min in all).
+5,000); with it, 83 at step 5,000, 50 at 12,000, 36 at 20,000 and, after the decay, 28 at
+40,000 (README, "GANs on little data"; a step takes 107 ms on this 2-core CPU, 72 min in all).
 How the strided (transposed) convolutions are computed is an implementation choice of
 genlab/config_defaults.py: `model.conv_impl='fast'` computes them as sub-pixel convolutions
 (`d_conv_impl='matmul'` as one GEMM), the same functions with the same parameters, several
@@ -27,16 +27,16 @@ def get_config(arg=None):
   c = config_defaults.gan_config()     # every GAN key (and model.conv_impl / d_conv_impl)
   c.method = 'gan'
   c.dataset = 'mnist5k'
-  config_defaults.set_schedule(c, 64, 30_000, log_every=100, eval_every=2_000,
+  config_defaults.set_schedule(c, 64, 40_000, log_every=100, eval_every=2_000,
                                checkpoint_every=2_000)
   c.model.update(kind='dcgan', latent_dim=100, prior='normal', conditional=False, features=64,
                  d_norm='batch', spectral_norm=False)
   c.loss = dict(kind='non_saturating', n_critic=1, gp_weight=10.0,  # gp_weight: wgan_gp only
                 r1_gamma=1.0)
-  # Constant for 20,000 steps, then linearly to 0 over the last 10,000 (as CycleGAN decays).
+  # Constant for 20,000 steps, then linearly to 0 over the last 20,000 (as CycleGAN decays).
   for section in ('g_optimizer', 'd_optimizer'):
     c[section] = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999,
-                      schedule='linear_decay', decay_steps=10_000)
+                      schedule='linear_decay', decay_steps=20_000)
   c.ema_decay = 0.999                  # of the generator, for samples; 0 turns it off
   # What D sees (genlab/augment.py): DiffAugment's policy, or ADA's ops without the flips,
   # the quarter turns and the colour ops that a grey digit does not have.
