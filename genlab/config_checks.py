@@ -99,6 +99,7 @@ RULES: dict[str, Range] = {
     # sample metrics (genlab/metrics/sample_metrics.py), any generative method
     'eval.num_metric_samples': Range(low=2, integer=True),
     'eval.parzen_samples': count(),
+    'eval.cas_samples': count(),
     'eval.precision_recall_k': count(),
     'eval.vgg_feature_size': Range(low=32, integer=True),
 }

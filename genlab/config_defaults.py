@@ -53,6 +53,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.test_sample_metrics = ()
   c.eval.num_metric_samples = 4000     # = the mnist5k train split, so real-vs-real compares
   c.eval.parzen_samples = 10_000       # Goodfellow et al. 2014 fit the windows on 10,000
+  # CAS's training set of samples (conditional models): 1,000 a class for 10 classes. The
+  # classifier recipe fixes the steps, so more samples cost sampling time, not training time.
+  c.eval.cas_samples = 10_000
   c.eval.precision_recall_k = 3        # Kynkaanniemi et al. 2019
   c.eval.vgg_feature_size = 224        # fid_vgg16 / kid_vgg16 resize images to this
   c.eval.classifier_workdir = ''       # '': $GENLAB_CACHE/pretrained/classifier_mnist[-ARG];
@@ -75,6 +78,7 @@ def smoke_sample_metrics(c: ml_collections.ConfigDict) -> None:
   """Small sample counts and a smoke classifier, for the :smoke variants of GAN configs."""
   c.eval.num_metric_samples = 64
   c.eval.parzen_samples = 64
+  c.eval.cas_samples = 64
   c.eval.vgg_feature_size = 32
   c.eval.classifier_arg = 'smoke'
 

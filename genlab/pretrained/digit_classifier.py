@@ -9,6 +9,7 @@ pretrained network like VGG16:
   clf = digit_classifier.load()                         # or load('smoke'), load(workdir=DIR)
   features_NxF, probs_NxK = clf.embed(images_NxHxWxC)   # numpy, float32 in [0, 1]
   logits_NxK = clf.logits(clf.params, x_NxHxWxC)        # pure: inside jax.jit / jax.grad
+  config = digit_classifier.recipe('smoke')             # its config, to train it on other data
 
 On first use `load` trains it with `run.py` in a subprocess (metrics never import the trainer)
 and exports the trained parameters once, as DIR/classifier.npz (flat 'a/b/c' keys) with the
@@ -28,6 +29,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import fcntl
+import importlib.util
 import os
 import re
 import shlex
@@ -159,6 +161,17 @@ def _root() -> str:
                       'needs the genlab source checkout; run from one, or give the workdir of '
                       'a classifier trained there.')
   return root
+
+
+def recipe(config_arg: Optional[str] = None) -> ml_collections.ConfigDict:
+  """get_config(config_arg) of configs/classifier_mnist.py, read in this process: the network,
+  optimizer, augmentation and schedule of the classifier, for what trains it on other data (the
+  Classification Accuracy Score, genlab/metrics/cas.py)."""
+  path = os.path.join(_root(), CONFIG_FILE)
+  spec = importlib.util.spec_from_file_location('_genlab_classifier_recipe', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(config_arg or None)
 
 
 def train_command(workdir: str, config_arg: Optional[str] = None,
