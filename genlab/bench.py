@@ -12,7 +12,9 @@ jitted lax.scan sampler), and its train step with the LSTM run over time three w
 unrolled by hand (its compile time grows with the window, hence the shorter window).
 StyleGAN2 also reports each phase's step (with and without the lazy regularisers) and the
 'main' step with the modulated convolution as grouped conv, vmapped per-sample weights and
-styles on the activations (`modconv/<impl>/step_ms`).
+styles on the activations (`modconv/<impl>/step_ms`). A diffusion model reports its step with
+the U-Net's convolutions in each equal form (`conv/<impl>/step_ms`) and the seconds per 1,000
+samples of each sampler (`sample/<sampler>_<steps>_steps/s_per_1000`).
 """
 from __future__ import annotations
 
@@ -144,27 +146,51 @@ def _mean_ms(fn, state, batch, repeats: int):
   return state, (time.perf_counter() - t0) / repeats * 1e3
 
 
-def modconv_times(config, repeats: int) -> dict:
-  """StyleGAN2: the 'main' step (no regulariser) with the modulated convolution in each of its
-  equal forms (genlab/models/stylegan2.py MODCONV_IMPLS), to keep the fastest as the default."""
-  from genlab.models import stylegan2  # pylint: disable=g-import-not-at-top
+def impl_times(config, key: str, impls, name: str, repeats: int) -> dict:
+  """The train step with config.model.<key> set to each of `impls`, equal forms of one
+  computation (StyleGAN2's modulated convolution, the U-Net's convolutions), to keep the
+  fastest as the default. A method with phases is timed at its first 'main' step."""
   out = {}
-  for impl in stylegan2.MODCONV_IMPLS:
+  for impl in impls:
     variant = config.copy_and_resolve_references()
     with variant.unlocked():
-      variant.model.modconv_impl = impl
+      variant.model[key] = impl
     run = train._Run(variant, workdir=None)  # pylint: disable=protected-access
     state = run.init_state()
     it = data_lib.train_iterator(variant, process_index=jax.process_index(),
                                  process_count=jax.process_count())
     batch = parallel.to_global(next(it), run.mesh)
-    step = next(t for t in range(1, 64) if run.method.phase(t) == 'main')
+    step = (next(t for t in range(1, 64) if run.method.phase(t) == 'main')
+            if run.method.phase else 1)
     fn = run.train_step_at(step)
     t0 = time.perf_counter()
     state, metrics = fn(state, batch)
     jax.block_until_ready(metrics)
-    out[f'modconv/{impl}/compile_s'] = time.perf_counter() - t0
-    _, out[f'modconv/{impl}/step_ms'] = _mean_ms(fn, state, batch, repeats)
+    out[f'{name}/{impl}/compile_s'] = time.perf_counter() - t0
+    _, out[f'{name}/{impl}/step_ms'] = _mean_ms(fn, state, batch, repeats)
+  return out
+
+
+def sampler_times(config, state, num: int = 100, steps: int = 50) -> dict:
+  """Diffusion: seconds per 1,000 samples of each sampler at `steps` steps (the trainer's
+  jitted sampler, one lax.scan, `num` images a call), and at the config's own step count
+  (scaled linearly: every step is one network evaluation)."""
+  from genlab.methods import diffusion  # pylint: disable=g-import-not-at-top
+  out = {}
+  steps = min(steps, config.diffusion.timesteps)
+  for kind in diffusion.SAMPLERS:
+    variant = config.copy_and_resolve_references()
+    with variant.unlocked():
+      variant.sampler.update(kind=kind, steps=steps)
+    run = train._Run(variant, workdir=None)  # pylint: disable=protected-access
+    run.draw(state, jax.random.key(0), num)  # compile
+    t0 = time.perf_counter()
+    run.draw(state, jax.random.key(1), num)
+    per_1000 = (time.perf_counter() - t0) * 1000 / num
+    out[f'sample/{kind}_{steps}_steps/s_per_1000'] = per_1000
+    if kind == config.sampler.kind and config.sampler.steps != steps:
+      out[f'sample/{kind}_{config.sampler.steps}_steps/s_per_1000_scaled'] = (
+          per_1000 * config.sampler.steps / steps)
   return out
 
 
@@ -180,7 +206,14 @@ def benchmark(config, steps: int, time_loop_seq_len: int = 0) -> dict:
   peak = matmul_peak_flops()
   extra = phase_times(run, state, it, max(1, steps // 10)) if run.method.phase else {}
   if 'modconv_impl' in config.get('model', {}):
-    extra.update(modconv_times(config, max(1, steps // 20)))
+    from genlab.models import stylegan2  # pylint: disable=g-import-not-at-top
+    extra.update(impl_times(config, 'modconv_impl', stylegan2.MODCONV_IMPLS, 'modconv',
+                            max(1, steps // 20)))
+  if config.method == 'diffusion':
+    from genlab.models import layers  # pylint: disable=g-import-not-at-top
+    extra.update(impl_times(config, 'conv_impl', layers.CONV_IMPLS, 'conv',
+                            max(1, steps // 10)))
+    extra.update(sampler_times(config, state))
   if run.method.generate_text is not None:
     extra = language_model(config, run, state, step_s, steps, time_loop_seq_len, peak)
   return {

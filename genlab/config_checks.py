@@ -96,6 +96,7 @@ RULES: dict[str, Range] = {
     '*optimizer.grad_clip_norm': positive(),
     '*optimizer.weight_decay': non_negative(),
     '*optimizer.decay_steps': count('the steps of the linear decay to 0 at the end'),
+    '*optimizer.warmup_steps': natural('the steps of the linear warm-up from 0; 0: none'),
     # sample metrics (genlab/metrics/sample_metrics.py), any generative method
     'eval.num_metric_samples': Range(low=2, integer=True),
     'eval.parzen_samples': count(),

@@ -204,6 +204,44 @@ def stylegan2_smoke(c: ml_collections.ConfigDict) -> None:
   smoke_sample_metrics(c)
 
 
+def diffusion_config() -> ml_collections.ConfigDict:
+  """Every key of method 'diffusion' (genlab/methods/diffusion.py) at the method's own
+  defaults, which are Ho et al. 2020's CIFAR-10 DDPM (T = 1000, linear betas 1e-4 .. 0.02,
+  eps-prediction, 128 channels, mults 1, 2, 2, 2, two residual blocks per level, attention at
+  16x16, dropout 0.1, Adam 2e-4 with 5,000 warm-up steps, EMA 0.9999) sampled by the
+  ancestral sampler over all T steps."""
+  c = base_config()
+  c.method = 'diffusion'
+  c.ema_decay = 0.9999
+  c.model = dict(channels=128, channel_mults=(1, 2, 2, 2), num_res_blocks=2,
+                 attention_resolutions=(16,), dropout=0.1, norm_groups=32, conditional=False,
+                 downsample='conv', patch_size=1, conv_impl='xla', dtype='float32')
+  c.diffusion = dict(timesteps=1000, schedule='linear', beta_start=1e-4, beta_end=0.02,
+                     variance='beta', clip_denoised=True, p_uncond=0.1)
+  c.sampler = dict(kind='ancestral', steps=1000, eta=0.0, guidance=0.0)
+  c.optimizer = _neutral_optimizer(grad_clip_norm=None, warmup_steps=0)
+  c.eval.batch_size = 100
+  c.eval.bound_timesteps = 10          # stratified draws of t per image (module docstring)
+  c.eval.test_bound_timesteps = 100
+  c.viz = dict(num_samples=100, strip_rows=8, strip_frames=10)
+  return c
+
+
+def diffusion_smoke(c: ml_collections.ConfigDict) -> None:
+  """The tiny variant shared by the diffusion configs: a narrow two-level U-Net, 20 noise
+  levels, a few steps (and a warm-up of at most 2 of them)."""
+  set_schedule(c, 16, 20, log_every=5, eval_every=10, checkpoint_every=10)
+  c.model.update(channels=8, channel_mults=(1, 2), num_res_blocks=1, norm_groups=4)
+  c.optimizer.warmup_steps = min(c.optimizer.warmup_steps, 2)
+  c.diffusion.timesteps = 20
+  c.sampler.steps = min(c.sampler.steps, 5)
+  c.eval.batch_size = 64
+  c.eval.bound_timesteps = 2
+  c.eval.test_bound_timesteps = 4
+  c.viz.update(num_samples=16, strip_rows=2, strip_frames=4)
+  smoke_sample_metrics(c)
+
+
 def autoencoder_config() -> ml_collections.ConfigDict:
   """Every key of method 'autoencoder' (genlab/methods/autoencoder.py) at the method's own
   defaults: both network kinds' keys, no noise, no sparsity (e.g. --config.noise.kind=masking

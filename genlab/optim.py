@@ -9,7 +9,8 @@ from genlab.errors import UserError, one_of
 
 SCHEDULES = ('constant', 'cosine', 'burda', 'linear_decay')
 # config.optimizer keys read here; every other key is passed to the optax function by name.
-_OPTIMIZER_KEYS = ('name', 'learning_rate', 'schedule', 'grad_clip_norm', 'decay_steps')
+_OPTIMIZER_KEYS = ('name', 'learning_rate', 'schedule', 'grad_clip_norm', 'decay_steps',
+                   'warmup_steps')
 
 
 
@@ -49,12 +50,16 @@ def make_optimizer(config: ml_collections.ConfigDict, section: str = 'optimizer'
   name = opt.get('name', 'adam')
   lr = float(opt.get('learning_rate', 1e-3))
   kind = one_of(opt.get('schedule', 'constant'), SCHEDULES, f'{section}.schedule')
-  steps = max(1, int(config.get('num_train_steps', 1)))
+  warmup = int(opt.get('warmup_steps', 0) or 0)
+  steps = max(1, int(config.get('num_train_steps', 1)) - warmup)
   schedule = {'constant': lambda: optax.constant_schedule(lr),
               'cosine': lambda: optax.cosine_decay_schedule(lr, steps),
               'burda': lambda: burda_schedule(lr, steps),
               'linear_decay': lambda: linear_decay_schedule(
                   lr, steps, opt.get('decay_steps', None) or steps // 2)}[kind]()
+  if warmup:  # linearly from 0, then the schedule over the remaining steps (Ho et al. 2020)
+    schedule = optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), schedule],
+                                    [warmup])
   make_tx = getattr(optax, name, None)
   if not callable(make_tx) or name.startswith('_'):
     raise UserError(f'config.{section}.name={name!r} is not an optax optimizer '

@@ -46,19 +46,33 @@ def test_bench_of_a_language_model_reports_tokens_generation_and_time_loops(data
     assert r[f'time_loop_T4/{loop}/step_ms'] > 0, loop
 
 
-@pytest.mark.slow  # ~3 min of compiles (4 phases, 3 modulated-conv forms)
-def test_bench_of_stylegan2_reports_phases_and_modconv_forms(data_dir, tmp_path):
-  out = tmp_path / 'sg2.json'
+def _bench_smoke(config, tmp_path):
+  """The JSON of `python -m genlab.bench` over 4 steps of `config`."""
+  out = tmp_path / 'bench.json'
   proc = subprocess.run(
-      [sys.executable, '-m', 'genlab.bench', '--config', 'configs/stylegan2_mnist.py:smoke',
-       '--steps', '4', '--output', str(out)],
-      cwd=ROOT, capture_output=True, text=True, timeout=900,
+      [sys.executable, '-m', 'genlab.bench', '--config', config, '--steps', '4',
+       '--output', str(out)], cwd=ROOT, capture_output=True, text=True, timeout=900,
       env=dict(os.environ, JAX_PLATFORMS='cpu'))
   assert proc.returncode == 0, proc.stderr[-2000:]
-  r = json.loads(out.read_text())
+  return json.loads(out.read_text())
+
+
+@pytest.mark.slow  # ~3 min of compiles (4 phases, 3 modulated-conv forms)
+def test_bench_of_stylegan2_reports_phases_and_modconv_forms(data_dir, tmp_path):
+  r = _bench_smoke('configs/stylegan2_mnist.py:smoke', tmp_path)
   # smoke intervals: pl every 2 steps, r1 every 4
   assert {k for k in r if k.startswith('phase/')} == {
       f'phase/{p}/step_ms' for p in ('main', 'main+pl', 'main+pl+r1')}
   for impl in ('grouped', 'batched', 'activation'):
     assert r[f'modconv/{impl}/step_ms'] > 0 and r[f'modconv/{impl}/compile_s'] > 0, impl
   assert 0 < r['mfu'] < 1
+
+
+def test_bench_of_diffusion_reports_conv_forms_and_sampler_speeds(data_dir, tmp_path):
+  r = _bench_smoke('configs/ddpm_mnist.py:smoke', tmp_path)
+  for impl in ('xla', 'space_to_depth', 'matmul'):
+    assert r[f'conv/{impl}/step_ms'] > 0, impl
+  # smoke: 20 noise levels, DDIM with 5 steps; both samplers timed at 20 steps
+  assert r['sample/ddim_20_steps/s_per_1000'] > 0
+  assert r['sample/ancestral_20_steps/s_per_1000'] > 0
+  assert 'sample/ddim_5_steps/s_per_1000_scaled' in r

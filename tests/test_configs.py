@@ -45,7 +45,7 @@ CASES = [(name, arg) for name in CONFIGS for arg in [None] + VARIANTS.get(name, 
 RECIPE_KEYS = ('method', 'dataset', 'batch_size', 'num_train_steps', 'ema_decay', 'ema_kimg',
                'ema_rampup')
 RECIPE_SECTIONS = ('model', 'loss', 'noise', 'optimizer', 'g_optimizer', 'd_optimizer', 'train',
-                   'augment')
+                   'augment', 'diffusion', 'sampler')
 RECIPE_DATA = {'lm': ('tokenizer', 'vocab_size', 'lowercase', 'seq_len', 'tbptt'),
                'vae': ('binarize',)}
 # Keys a config may leave to genlab/config_defaults.py: implementation choices, and the keys
@@ -131,6 +131,8 @@ def _taken_from_helpers(get_config, arg, monkeypatch):
   exempt = NOT_RECIPE | UNREAD_BY_KIND.get((method, kind), set())
   if method in ('gan', 'stylegan2'):
     exempt |= UNREAD_BY_AUGMENT[plain['augment.kind'][0]]
+  if method == 'diffusion' and not plain['model.conditional'][0]:
+    exempt |= {'diffusion.p_uncond'}  # the label dropout of classifier-free guidance
   return sorted(k for k, (v, _) in plain.items()
                 if _is_recipe(k, method) and k not in exempt and poisoned.get(k, (None,))[0] != v)
 
@@ -253,7 +255,7 @@ def test_config_smoke_trains_and_evaluates(name, data_dir, smoke_classifier_dir,
     assert losses[-1] < losses[0], f'{name}: the loss did not fall ({losses})'
   keys = {'fid': 'fid', 'classifier_score': 'classifier_score', 'coverage': 'coverage',
           'precision_recall': 'recall', 'parzen': 'parzen_ll', 'fid_vgg16': 'fid_vgg16',
-          'kid_vgg16': 'kid_vgg16'}
+          'kid_vgg16': 'kid_vgg16', 'cas': 'cas'}
   for metric in config.eval.test_sample_metrics:  # the sample metrics reached results.json
     assert keys[metric] in results['metrics'], metric
     assert keys[metric] in results['reference']['real_vs_real'], metric

@@ -132,3 +132,26 @@ def test_karras2020_reproduce_smoke_prints_three_gans_and_the_references(data_di
   assert len(rows) == 3, proc.stdout
   assert len(rows[0].split()) == len(rows[1].split()) + 1  # StyleGAN2 also has its path length
   assert 'FID 2.84' in proc.stdout and 'NOT run here' in proc.stdout
+
+
+@pytest.mark.slow  # a few minutes: seven smoke runs, their metrics and two CAS classifiers
+def test_generative_zoo_smoke_prints_one_row_per_family(data_dir, tmp_path):
+  proc = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'experiments', 'generative_zoo_mnist5k', 'reproduce.py'),
+       '--smoke', f'--workdir_root={tmp_path}', f'--classifier_workdir={tmp_path / "clf"}',
+       f'--grids={tmp_path / "grids"}', '--seeds=2'], cwd=ROOT, capture_output=True,
+      text=True, timeout=1800, env=dict(os.environ, JAX_PLATFORMS='cpu'))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  rows = [l for l in proc.stdout.splitlines() if l.startswith('| ')]
+  for name in ('vae_mnist', 'gan_mnist', 'dcgan_mnist', 'cgan_mnist', 'stylegan2_mnist',
+               'ddpm_mnist', 'ddpm_cond_mnist'):
+    row = next(r for r in rows if f'`{name}`' in r)
+    conditional = name in ('cgan_mnist', 'ddpm_cond_mnist')
+    assert (row.split('|')[6].strip() == '-') != conditional, row  # a CAS: conditional only
+    assert os.path.isfile(tmp_path / 'grids' / f'{name}.png')
+  real = next(r for r in rows if r.startswith('| real vs real'))
+  assert real.split('|')[6].strip() not in ('', '-')  # the CAS of real digits
+  assert 'bits' not in real and '(8-bit)' in next(r for r in rows if '`ddpm_mnist`' in r)
+  assert '(binary)' in next(r for r in rows if '`vae_mnist`' in r)
+  spread = proc.stdout.split('Spread over 2 seeds')[1]
+  assert spread.count('+-') >= 8  # two models x four metrics at least

@@ -57,26 +57,40 @@ def test_2_processes_match_1_process(data_dir, tmp_path):
   _assert_close(params_of(single, **OVERRIDES), params_of(multi, **OVERRIDES))
 
 
-@pytest.mark.slow  # 50 s; test_8_devices_match_1_device covers the mesh in CI
-def test_dcgan_8_devices_match_1_device(data_dir, tmp_path):
-  """Batch norm statistics are global over the sharded batch, so the GAN step is the same."""
-  config = os.path.join(ROOT, 'configs', 'dcgan_mnist.py') + ':smoke'
+def _states_on_1_and_8_devices(name, tmp_path):
+  """The final train states of configs/<name>.py:smoke (no sample metrics) trained on 1 and on
+  8 devices by the command line."""
+  from genlab import train  # pylint: disable=g-import-not-at-top
+  config = os.path.join(ROOT, 'configs', f'{name}.py') + ':smoke'
   off = ['--config.eval.sample_metrics=()', '--config.eval.test_sample_metrics=()']
   for n in (1, 8):
     run_cli('--config', config, '--workdir', str(tmp_path / f'd{n}'), *STEPS, *off,
             env=_devices_env(n), check=True)
-  from configs import dcgan_mnist  # pylint: disable=g-import-not-at-top
-  from genlab import train  # pylint: disable=g-import-not-at-top
 
   def state_of(workdir):
-    c = dcgan_mnist.get_config('smoke')
+    import importlib  # pylint: disable=g-import-not-at-top
+    c = importlib.import_module(f'configs.{name}').get_config('smoke')
     for k, v in OVERRIDES.items():
       c[k] = v
     c.eval.sample_metrics, c.eval.test_sample_metrics = (), ()
     return train.restore(c, workdir)[1]
-  one, eight = state_of(str(tmp_path / 'd1')), state_of(str(tmp_path / 'd8'))
+  return state_of(str(tmp_path / 'd1')), state_of(str(tmp_path / 'd8'))
+
+
+@pytest.mark.slow  # 50 s; test_8_devices_match_1_device covers the mesh in CI
+def test_dcgan_8_devices_match_1_device(data_dir, tmp_path):
+  """Batch norm statistics are global over the sharded batch, so the GAN step is the same."""
+  one, eight = _states_on_1_and_8_devices('dcgan_mnist', tmp_path)
   _assert_close((one.g_params, one.d_params, one.ema_params),
                 (eight.g_params, eight.d_params, eight.ema_params))
+
+
+@pytest.mark.slow  # ~1 min; test_8_devices_match_1_device covers the mesh in CI
+def test_conditional_ddpm_8_devices_match_1_device(data_dir, tmp_path):
+  """The per-example noise levels, noise and label dropout are drawn for the global batch, so
+  the diffusion step is the same on a sharded batch."""
+  one, eight = _states_on_1_and_8_devices('ddpm_cond_mnist', tmp_path)
+  _assert_close((one.params, one.ema_params), (eight.params, eight.ema_params))
 
 
 def test_lstm_with_carried_state_on_8_devices_matches_1_device(data_dir, tmp_path):
