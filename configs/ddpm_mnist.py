@@ -24,11 +24,11 @@ def get_config(arg=None):
   config_defaults.set_schedule(c, 64, 4_000, log_every=100, eval_every=1_000,
                                checkpoint_every=1_000)
   c.model.update(channels=32, channel_mults=(1, 2), num_res_blocks=1, patch_size=2,
-                 attention_resolutions=(7,), dropout=0.1, norm_groups=8, conditional=False,
+                 attention_resolutions=(7,), dropout=0.0, norm_groups=8, conditional=False,
                  downsample='conv')
   c.diffusion.update(timesteps=1000, schedule='linear', beta_start=1e-4, beta_end=0.02,
                      variance='beta', clip_denoised=True)
-  c.sampler.update(kind='ddim', steps=50, eta=0.0, guidance=0.0)
+  c.sampler.update(kind='ddim', steps=50, eta=1.0, guidance=0.0)
   c.optimizer = dict(name='adam', learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-8,
                      schedule='cosine', warmup_steps=200, grad_clip_norm=1.0)
   c.ema_decay = 0.999

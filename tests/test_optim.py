@@ -25,3 +25,13 @@ def test_optimizer_from_config():
   params = {'w': jnp.ones(3)}
   updates, _ = tx.update({'w': jnp.full(3, 100.0)}, tx.init(params), params)
   assert np.all(np.isfinite(updates['w']))
+
+
+def test_warmup_rises_linearly_then_hands_over_to_the_schedule():
+  c = ml_collections.ConfigDict(dict(num_train_steps=1100, optimizer=dict(
+      name='adam', learning_rate=1e-3, schedule='cosine', warmup_steps=100)))
+  _, schedule = optim.make_optimizer(c)
+  np.testing.assert_allclose([schedule(0), schedule(50), schedule(100)], [0, 5e-4, 1e-3],
+                             rtol=1e-6)
+  # The cosine decay spans the 1,000 steps after the warm-up: half-way at step 600, 0 at 1100.
+  np.testing.assert_allclose([schedule(600), schedule(1100)], [5e-4, 0], atol=1e-9)

@@ -36,7 +36,8 @@ The variational bound (Ho et al. 2020, Eq. 5) in bits per dimension, for 8-bit d
             width 2/255 (Ho et al., Eq. 13; the edge bins reach to -inf and +inf)
 the sum over t estimated without bias by stratified sampling: eval.bound_timesteps = K
 strata of {2..T}, one t drawn in each, weighted (T - 1) / K (exact when K >= T - 1). Nats
-per image / (D ln 2) gives bits per dimension, D = H W C.
+per image / (D ln 2) gives bits per dimension, D = H W C. A conditional model's bound is that
+of p(x), its network with the null label.
 """
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ from jax.scipy.stats import norm
 from genlab import methods
 from genlab import optim
 from genlab import viz
-from genlab.config_checks import Range, count, fraction, natural, non_negative, positive
+from genlab.config_checks import Range, count, fraction, natural, non_negative
 from genlab.errors import UserError, int_at_least, one_of
 from genlab.methods.gan import ema_decay
 from genlab.models import unet as unet_lib
@@ -148,8 +149,8 @@ class Schedule:
     abar_prev = np.append(1.0, self.abar[:-1])
     post = self.beta * (1.0 - abar_prev) / (1.0 - self.abar)
     model = self.beta if self.variance == 'beta' else post
-    as_log = lambda v: jnp.asarray(np.log(np.append(post[1] if len(post) > 1 else v[0], v[1:])),
-                                   jnp.float32)
+    first = post[1] if len(post) > 1 else self.beta[0]
+    as_log = lambda v: jnp.asarray(np.log(np.append(first, v[1:])), jnp.float32)
     return as_log(post), as_log(model)
 
 
@@ -284,7 +285,7 @@ def _settings(config, data_info) -> dict:
       ema_decay=float(config.get('ema_decay', 0.9999)))
 
 
-def build_model(config, num_classes: int, image_size: int) -> unet_lib.UNet:
+def build_model(config, num_classes: int) -> unet_lib.UNet:
   model = methods.section(config, 'model')
   attention = tuple(int(r) for r in model.get('attention_resolutions', ()))
   return unet_lib.UNet(
@@ -306,7 +307,7 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
   image_shape = tuple(int(d) for d in data_info.image_shape)
   dims = math.prod(image_shape)
   num_classes, timesteps = s['num_classes'], s['timesteps']
-  net = build_model(config, num_classes, image_shape[0])
+  net = build_model(config, num_classes)
   tx, lr_schedule = optim.make_optimizer(config)
   ev, vz = methods.section(config, 'eval'), methods.section(config, 'viz')
   bound_k = int(ev.get('bound_timesteps', 10))
