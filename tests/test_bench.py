@@ -68,6 +68,7 @@ def test_bench_of_stylegan2_reports_phases_and_modconv_forms(data_dir, tmp_path)
   assert 0 < r['mfu'] < 1
 
 
+@pytest.mark.slow  # ~1-2 min of compiles (3 convolution forms, 2 samplers)
 def test_bench_of_diffusion_reports_conv_forms_and_sampler_speeds(data_dir, tmp_path):
   r = _bench_smoke('configs/ddpm_mnist.py:smoke', tmp_path)
   for impl in ('xla', 'space_to_depth', 'matmul'):

@@ -88,7 +88,9 @@ class Attention(nn.Module):
 class UNet(nn.Module):
   """eps_theta(x_t, t[, y]): (B, H, W, C) images, (B,) timesteps, (B,) labels -> (B, H, W, C).
 
-  `labels` is required when num_classes > 0; label num_classes means "no class"."""
+  `labels` is required when num_classes > 0; label num_classes means "no class".
+  attention_resolutions are sides of the feature maps, after patching (28x28 digits on 2x2
+  patches run at 14 and 7)."""
   channels: int = 64
   channel_mults: Sequence[int] = (1, 2, 2)
   num_res_blocks: int = 2
