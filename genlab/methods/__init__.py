@@ -24,6 +24,7 @@ import pkgutil
 from typing import Any, Callable, Mapping, Optional
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -98,6 +99,24 @@ def map_chunks(fn: Callable[[np.ndarray, int], Any], x: np.ndarray, chunk: int =
 def section(config, name: str):
   """config.<name> (e.g. 'model', 'loss'), or an empty ConfigDict when the config has none."""
   return config.get(name) or ml_collections.ConfigDict()
+
+
+def conditional_classes(config, data_info) -> int:
+  """The number of classes a class-conditional model (config.model.conditional) is given,
+  0 for an unconditional one; a UserError when the data set has no labels."""
+  if not bool(section(config, 'model').get('conditional', False)):
+    return 0
+  if not data_info.num_classes:
+    raise UserError(f"config.model.conditional=True needs class labels, but data set "
+                    f"'{data_info.name}' has no 'label' feature: use a labelled data set "
+                    '(mnist5k, mnist, cifar10) or set --config.model.conditional=False.')
+  return data_info.num_classes
+
+
+def sample_labels(n: int, num_classes: int) -> Optional[jax.Array]:
+  """The classes of a conditional method's `sample(state, key, n)`: row i has class
+  i % num_classes (what the CAS metric trains on); None when unconditional."""
+  return jnp.arange(n, dtype=jnp.int32) % num_classes if num_classes else None
 
 
 def available() -> list[str]:

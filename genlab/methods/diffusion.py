@@ -253,11 +253,7 @@ def _settings(config, data_info) -> dict:
   model, diff = methods.section(config, 'model'), methods.section(config, 'diffusion')
   sampler = methods.section(config, 'sampler')
   timesteps = int_at_least(diff.get('timesteps', 1000), 1, 'diffusion.timesteps')
-  conditional = bool(model.get('conditional', False))
-  if conditional and not data_info.num_classes:
-    raise UserError(f"config.model.conditional=True needs class labels, but data set "
-                    f"'{data_info.name}' has no 'label' feature: use a labelled data set "
-                    '(mnist5k, mnist, cifar10) or set --config.model.conditional=False.')
+  num_classes = methods.conditional_classes(config, data_info)
   steps = int_at_least(sampler.get('steps', timesteps), 1, 'sampler.steps')
   if steps > timesteps:
     raise UserError(f'config.sampler.steps={steps} is more than the {timesteps} steps the model '
@@ -267,7 +263,7 @@ def _settings(config, data_info) -> dict:
     raise UserError(f"config.sampler.eta={eta}: DDIM's eta is in [0, 1] (0 deterministic, 1 "
                     'the ancestral variance).')
   guidance = float(sampler.get('guidance', 0.0))
-  if guidance and not conditional:
+  if guidance and not num_classes:
     raise UserError(f'config.sampler.guidance={guidance} needs a class-conditional model, but '
                     'this one is unconditional (model.conditional=False): set '
                     '--config.sampler.guidance=0, or train a conditional model '
@@ -278,8 +274,8 @@ def _settings(config, data_info) -> dict:
       beta_start=float(diff.get('beta_start', 1e-4)), beta_end=float(diff.get('beta_end', 0.02)),
       variance=one_of(diff.get('variance', 'beta'), VARIANCES, 'diffusion.variance'),
       clip=bool(diff.get('clip_denoised', True)),
-      p_uncond=float(diff.get('p_uncond', 0.1)) if conditional else 0.0,
-      num_classes=data_info.num_classes if conditional else 0,
+      p_uncond=float(diff.get('p_uncond', 0.1)) if num_classes else 0.0,
+      num_classes=num_classes,
       sampler=one_of(sampler.get('kind', 'ancestral'), SAMPLERS, 'sampler.kind'),
       steps=steps, eta=eta, guidance=guidance,
       ema_decay=float(config.get('ema_decay', 0.9999)))
@@ -381,8 +377,8 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
                        (n, *image_shape), sampler=s['sampler'], steps=s['steps'], eta=s['eta'],
                        trajectory=trajectory)
 
-  def labels_for(n):  # balanced classes for samples: class i % K
-    return jnp.arange(n, dtype=jnp.int32) % num_classes if num_classes else None
+  def labels_for(n):
+    return methods.sample_labels(n, num_classes)
 
   def sample(state, key, n):
     return ((run_sampler(state.ema_params, key, n) + 1.0) * 0.5).astype(jnp.float32)

@@ -222,11 +222,7 @@ def _settings(config, data_info):
     raise UserError(f'config.batch_size={config.batch_size} is not divisible by '
                     f'loss.n_critic={n_critic}: each critic update takes batch_size / n_critic '
                     'real examples; make batch_size a multiple of it.')
-  conditional = bool(model.get('conditional', False))
-  if conditional and not data_info.num_classes:
-    raise UserError(f"config.model.conditional=True needs class labels, but data set "
-                    f"'{data_info.name}' has no 'label' feature: use a labelled data set "
-                    '(mnist5k, mnist, cifar10) or set --config.model.conditional=False.')
+  num_classes = methods.conditional_classes(config, data_info)
   d_norm = one_of(model.get('d_norm', 'batch'), gan_models.D_NORMS, 'model.d_norm')
   if kind == 'wgan_gp' and d_norm == 'batch' and model.get('kind', 'dcgan') == 'dcgan':
     raise UserError("loss.kind='wgan_gp' penalises per-example gradients, which batch norm in "
@@ -243,7 +239,7 @@ def _settings(config, data_info):
       augment=augment_settings(config), kind=kind, n_critic=int(n_critic), r1_gamma=r1_gamma,
       # The weight of D's gradient penalty: WGAN-GP's lambda, or R1's gamma / 2.
       penalty_weight=float(loss.get('gp_weight', 10.0)) if kind == 'wgan_gp' else r1_gamma / 2,
-      num_classes=data_info.num_classes if conditional else 0,
+      num_classes=num_classes,
       latent_dim=int(model.get('latent_dim', 100)),
       prior=one_of(model.get('prior', 'normal'), PRIORS, 'model.prior'),
       ema_decay=decay, d_norm=d_norm)
@@ -308,8 +304,8 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
       return jax.random.uniform(key, (n, latent_dim), jnp.float32, -1.0, 1.0)
     return jax.random.normal(key, (n, latent_dim), jnp.float32)
 
-  def labels_for(n):  # balanced classes for samples: class i % K
-    return jnp.arange(n, dtype=jnp.int32) % num_classes if num_classes else None
+  def labels_for(n):
+    return methods.sample_labels(n, num_classes)
 
   def generate(params, stats, z, labels):
     """G(z) with batch statistics of this batch (BatchNorm as DCGAN's reference code)."""
