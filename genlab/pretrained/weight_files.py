@@ -190,6 +190,6 @@ def load_cached_npz(path, rebuilt_from: str) -> dict[str, np.ndarray]:
 
 def save_npz(path, arrays: dict[str, np.ndarray]) -> None:
   """Writes {name: array} atomically (a converted network in the cache)."""
-  tmp = f'{path}.tmp.npz'
+  tmp = f'{path}.tmp-{os.getpid()}.npz'  # two processes filling one cache do not collide
   np.savez(tmp, **arrays)
   os.replace(tmp, path)
