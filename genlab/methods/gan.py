@@ -304,9 +304,6 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
       return jax.random.uniform(key, (n, latent_dim), jnp.float32, -1.0, 1.0)
     return jax.random.normal(key, (n, latent_dim), jnp.float32)
 
-  def labels_for(n):
-    return methods.sample_labels(n, num_classes)
-
   def generate(params, stats, z, labels):
     """G(z) with batch statistics of this batch (BatchNorm as DCGAN's reference code)."""
     out, new = generator.apply({'params': params, 'batch_stats': stats}, z, labels, train=True,
@@ -416,7 +413,7 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
     return new_state, metrics
 
   def sample_model_range(state, key, n, labels=None):
-    labels = labels_for(n) if labels is None and num_classes else labels
+    labels = methods.sample_labels(n, num_classes) if labels is None and num_classes else labels
     return generate(state.ema_params, state.g_stats, prior(key, n), labels)[0]
 
   def sample(state, key, n):
@@ -450,7 +447,8 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
     z_key, interp_key = jax.random.split(key)
     z = prior(z_key, num_viz)
     ncols = math.ceil(math.sqrt(num_viz))
-    grids['samples'] = viz.image_grid(np.asarray(decode(state, z, labels_for(num_viz))), ncols)
+    labels = methods.sample_labels(num_viz, num_classes)
+    grids['samples'] = viz.image_grid(np.asarray(decode(state, z, labels)), ncols)
     if num_classes:  # row = class, column = one noise vector shared by every class
       cols = 10
       z_c = jnp.tile(prior(z_key, cols), (num_classes, 1))
