@@ -155,3 +155,24 @@ def test_generative_zoo_smoke_prints_one_row_per_family(data_dir, tmp_path):
   assert '(binary)' in next(r for r in rows if '`vae_mnist`' in r)
   spread = proc.stdout.split('Spread over 2 seeds')[1]
   assert spread.count('+-') >= 8  # two models x four metrics at least
+
+
+@pytest.mark.slow  # 1-3 min: two smoke runs, six samplers, two guidance scales with CAS
+def test_ho2020_reproduce_smoke_prints_samplers_and_guidance(data_dir, tmp_path):
+  script = os.path.join(ROOT, 'experiments', 'ho2020_ddpm', 'reproduce.py')
+  proc = subprocess.run(
+      [sys.executable, script, '--smoke', f'--workdir_root={tmp_path}', '--guidance=0,2',
+       '--num_samples=20'], cwd=ROOT, capture_output=True, text=True, timeout=1800,
+      env=dict(os.environ, JAX_PLATFORMS='cpu'))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  rows = [l for l in proc.stdout.splitlines() if l.startswith('| ') and '---' not in l]
+  samplers = [r for r in rows if r.startswith(('| ancestral', '| ddim'))]
+  guided = [r for r in rows if r.startswith('| w = ')]
+  assert len(samplers) == 6 and all(r.split('|')[5].strip() == '-' for r in samplers), rows
+  assert [r.split('|')[1].strip() for r in guided] == ['w = 0', 'w = 2'], rows
+  assert all(r.split('|')[5].strip() != '-' for r in guided)  # the conditional model's CAS
+  assert 'NOT run here' in proc.stdout
+  bad = subprocess.run([sys.executable, script, '--guidance=-1', f'--workdir_root={tmp_path}'],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, JAX_PLATFORMS='cpu'))
+  assert bad.returncode == 2 and '--guidance scales must be >= 0' in bad.stderr, bad.stderr

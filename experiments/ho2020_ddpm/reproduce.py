@@ -2,6 +2,8 @@
 
   python experiments/ho2020_ddpm/reproduce.py              # trains or resumes both models
   python experiments/ho2020_ddpm/reproduce.py --smoke      # the plumbing, in minutes
+  python experiments/ho2020_ddpm/reproduce.py --models=ddpm_cond_mnist --guidance=0,1 \
+      --num_samples=10000                                   # the CAS protocol, one model
 
 Trains (or resumes) configs/ddpm_mnist.py and configs/ddpm_cond_mnist.py, then draws
 --num_samples samples from the unconditional model with each sampler below (the same model,
@@ -23,6 +25,7 @@ import jax  # pylint: disable=wrong-import-position
 
 from configs import ddpm_cond_mnist, ddpm_mnist  # pylint: disable=wrong-import-position
 from genlab import cli, config_defaults, train  # pylint: disable=wrong-import-position
+from genlab.errors import UserError  # pylint: disable=wrong-import-position
 from genlab.metrics import sample_metrics  # pylint: disable=wrong-import-position
 
 METRICS = ('fid', 'classifier_score', 'precision_recall')
@@ -41,6 +44,11 @@ REFERENCE = (
 _SMOKE = flags.DEFINE_bool('smoke', False, 'Tiny configs: checks the plumbing.')
 _ROOT = flags.DEFINE_string('workdir_root', 'runs/ho2020_ddpm', 'Where the runs go.')
 _NUM = flags.DEFINE_integer('num_samples', 1000, 'Samples per sampler setting.')
+_MODELS = flags.DEFINE_multi_enum('models', ['ddpm_mnist', 'ddpm_cond_mnist'],
+                                  ['ddpm_mnist', 'ddpm_cond_mnist'],
+                                  'The models to train (or resume) and measure.')
+_GUIDANCE = flags.DEFINE_list('guidance', [f'{w:g}' for w in GUIDANCE],
+                              'Guidance scales of the conditional model.')
 _CLASSIFIER = flags.DEFINE_string('classifier_workdir', '', 'The metric classifier\'s workdir '
                                   '(default: the genlab cache).')
 
@@ -81,33 +89,49 @@ def _row(label: str, m: dict) -> str:
           f'{m["recall"]:.3f} | {cas} | {m["seconds"]:.0f} |')
 
 
+def _sampler_rows(config, workdir: str) -> list[str]:
+  rows = []
+  for sampler, steps, eta in SAMPLERS:
+    steps = min(steps, config.diffusion.timesteps)
+    m = measure(config, workdir, dict(kind=sampler, steps=steps, eta=eta))
+    rows.append(_row(f'{sampler}, {steps} steps' + (f', eta {eta:g}' if sampler == 'ddim'
+                                                    else ''), m))
+  return rows
+
+
+def _guidance_rows(config, workdir: str, guidance: list[float]) -> list[str]:
+  return [_row(f'w = {w:g}', measure(config, workdir, dict(guidance=w))) for w in guidance]
+
+
 def main(_):
   smoke = _SMOKE.value
   header = ('| {} | FID | classifier score | precision / recall | CAS | seconds |\n'
             '|---|---|---|---|---|---|')
-  uncond, cond = _config(ddpm_mnist, smoke), _config(ddpm_cond_mnist, smoke)
-  workdirs = {}
-  for name, c in (('ddpm_mnist', uncond), ('ddpm_cond_mnist', cond)):
-    workdirs[name] = os.path.join(_ROOT.value, name)
-    results = train.train_and_evaluate(c, workdirs[name])
+  try:
+    guidance = [float(w) for w in _GUIDANCE.value]
+  except ValueError:
+    raise UserError(f'--guidance takes numbers, got {",".join(_GUIDANCE.value)}.') from None
+  if any(w < 0 for w in guidance):
+    raise UserError(f'--guidance scales must be >= 0, got {",".join(_GUIDANCE.value)}.')
+  # Each model is trained (or resumed) and then measured before the next, so that a model's
+  # table can be printed while the other still trains elsewhere.
+  for name in dict.fromkeys(_MODELS.value):
+    module = ddpm_mnist if name == 'ddpm_mnist' else ddpm_cond_mnist
+    config = _config(module, smoke)
+    workdir = os.path.join(_ROOT.value, name)
+    results = train.train_and_evaluate(config, workdir)
     print(f'{name}: {results["step"]:,} steps in {results["train_seconds"] / 60:.1f} min; test '
           f'bound {results["metrics"]["bits_per_dim"]:.3f} bits/dim')
-  timesteps = uncond.diffusion.timesteps
-  rows = []
-  for sampler, steps, eta in SAMPLERS:
-    steps = min(steps, timesteps)
-    m = measure(uncond, workdirs['ddpm_mnist'], dict(kind=sampler, steps=steps, eta=eta))
-    rows.append(_row(f'{sampler}, {steps} steps' + (f', eta {eta:g}' if sampler == 'ddim'
-                                                    else ''), m))
-  print(f'\nUnconditional DDPM, {_NUM.value} samples per row, mnist5k test split')
-  print(header.format('sampler'))
-  print('\n'.join(rows))
-  rows = [_row(f'w = {w:g}', measure(cond, workdirs['ddpm_cond_mnist'], dict(guidance=w)))
-          for w in GUIDANCE]
-  print(f'\nConditional DDPM, classifier-free guidance (sampler {cond.sampler.kind}, '
-        f'{cond.sampler.steps} steps), {_NUM.value} samples per row')
-  print(header.format('guidance'))
-  print('\n'.join(rows))
+    if config.model.conditional:
+      rows = _guidance_rows(config, workdir, guidance)
+      print(f'\nConditional DDPM, classifier-free guidance (sampler {config.sampler.kind}, '
+            f'{config.sampler.steps} steps), {_NUM.value} samples per row')
+      print(header.format('guidance'))
+    else:
+      rows = _sampler_rows(config, workdir)
+      print(f'\nUnconditional DDPM, {_NUM.value} samples per row, mnist5k test split')
+      print(header.format('sampler'))
+    print('\n'.join(rows), flush=True)
   print('\nPublished reference numbers (NOT run here: no GPU, no data on this machine)')
   for what, figure, source, protocol in REFERENCE:
     print(f'- {what}: {figure} ({source})\n    to reproduce: {protocol}')

@@ -212,7 +212,7 @@ class SampleMetrics:
 
   def evaluate(self, draw: Draw, role: str) -> dict[str, float]:
     """Metrics of the method's samples against split `role` ('eval' or 'test')."""
-    # A conditional method's `sample` draws class i % K for row i (gan.py's labels_for); the
+    # A conditional method's `sample` draws class i % K for row i (methods.sample_labels); the
     # trainer draws chunks of 1,000 rows, a multiple of the 10 digit classes.
     return self._evaluate(draw, role, lambda n: np.arange(n, dtype=np.int32)
                           % self.data_info.num_classes)
