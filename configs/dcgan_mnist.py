@@ -12,9 +12,9 @@ last 20,000 with the learning rates decaying linearly to 0. Without R1, D wins (
 5,000); with it, 83 at step 5,000, 50 at 12,000, 36 at 20,000 and, after the decay, 28 at
 40,000 (README, "GANs on little data"; a step takes 107 ms on this 2-core CPU, 72 min in all).
 How the strided (transposed) convolutions are computed is an implementation choice of
-genlab/config_defaults.py: `model.conv_impl='fast'` computes them as sub-pixel convolutions
-(`d_conv_impl='matmul'` as one GEMM), the same functions with the same parameters, several
-times faster on CPU than XLA's (`'xla'`).
+genlab/config_defaults.py: `model.conv_impl='auto'` computes them on the CPU as sub-pixel
+convolutions (`d_conv_impl='auto'`: as one GEMM), the same functions with the same parameters,
+several times faster there than XLA's, and on GPU and TPU with the backend's own (`'xla'`).
 
   python run.py --config configs/dcgan_mnist.py
   python run.py --config configs/dcgan_mnist.py:smoke    # a few seconds, for tests

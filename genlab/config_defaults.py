@@ -108,9 +108,10 @@ def gan_config() -> ml_collections.ConfigDict:
 
   `model` holds the keys of both network families (genlab/models/gan.py), so any of them can
   be overridden whatever model.kind is. The two keys that are an implementation choice, not a
-  default: DCGAN's strided convolutions as sub-pixel convolutions in the generator
-  (conv_impl='fast') and as one im2col GEMM in the discriminator (d_conv_impl='matmul'), the
-  same functions with the same parameters, several times faster on CPU than XLA's.
+  recipe: 'auto' computes DCGAN's strided convolutions, on the CPU, as sub-pixel convolutions
+  in the generator (conv_impl='fast') and as one im2col GEMM in the discriminator
+  (d_conv_impl='matmul'), the same functions with the same parameters, several times faster
+  there than XLA's; on GPU and TPU, with the backend's own convolutions ('xla').
   """
   c = base_config()
   c.method = 'gan'
@@ -118,7 +119,7 @@ def gan_config() -> ml_collections.ConfigDict:
   c.model = dict(
       kind='dcgan', latent_dim=100, prior='normal', conditional=False, dtype='float32',
       # DCGAN: base width, discriminator normalisation, transposed-conv implementation
-      features=64, d_norm='batch', conv_impl='fast', d_conv_impl='matmul',
+      features=64, d_norm='batch', conv_impl='auto', d_conv_impl='auto',
       # Goodfellow et al.'s MLP generator and maxout discriminator
       g_hidden_dims=(1200, 1200), g_output_bias='zeros', d_hidden_dims=(240, 240),
       maxout_pieces=5, d_input_dropout=0.2, d_hidden_dropout=0.5,
@@ -323,14 +324,15 @@ def domain_config(dataset: str = 'mnist5k') -> ml_collections.ConfigDict:
 def cyclegan_config() -> ml_collections.ConfigDict:
   """Every key of method 'cyclegan' (genlab/methods/cyclegan.py) at the method's own defaults,
   which are the official code's: ResNet generator of 9 blocks, 70x70 PatchGAN, cycle weights
-  10, identity 0.5, pool of 50, no semantic loss. `model.conv_transpose_impl='fast'` is an
-  implementation choice (sub-pixel convolutions; the same function as 'xla')."""
+  10, identity 0.5, pool of 50, no semantic loss. `model.conv_transpose_impl` is an
+  implementation choice: 'auto' is sub-pixel convolutions ('fast', the same function) on the
+  CPU and the backend's own transposed convolutions ('xla') on GPU and TPU."""
   c = base_config()
   c.method = 'cyclegan'
   c.dataset = 'domains'
   c.data.domains = ml_collections.ConfigDict(dict(a=domain_config(), b=domain_config()))
   c.model = dict(g_features=64, g_blocks=9, g_downsampling=2, d_features=64, d_layers=3,
-                 conv_transpose_impl='fast', dtype='float32')
+                 conv_transpose_impl='auto', dtype='float32')
   c.loss = dict(cycle_weight_a=10.0, cycle_weight_b=10.0, identity_weight=0.5, pool_size=50,
                 semantic_weight=0.0, cycle_noise=0.0,
                 semantic_classifier=ml_collections.FieldReference(None, field_type=str))

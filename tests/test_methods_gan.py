@@ -322,3 +322,21 @@ def test_conv_implementations_share_parameters_and_outputs():
   out = lambda net, v, inp: net.apply(v, inp, mutable=['batch_stats'])[0]
   np.testing.assert_allclose(out(g0, gv, z), out(g1, gv, z), atol=1e-5)
   np.testing.assert_allclose(out(d0, dv, x), out(d1, dv, x), atol=1e-4)
+
+
+@pytest.mark.parametrize('backend,forms', [('cpu', ('fast', 'matmul')), ('gpu', ('xla', 'xla')),
+                                           ('tpu', ('xla', 'xla'))])
+def test_auto_conv_impls_choose_by_backend(monkeypatch, backend, forms):
+  """'auto' (the default) picks the CPU rewrites only on the CPU; GPU and TPU get XLA's convs
+  (cuDNN's there). The backend is faked: the choice is made when the method is built."""
+  monkeypatch.setattr(jax, 'default_backend', lambda: backend)
+  c = importlib.import_module('configs.dcgan_mnist').get_config('smoke')
+  assert (c.model.conv_impl, c.model.d_conv_impl) == ('auto', 'auto')
+  g, d, _ = gan.build_networks(c, DataInfo('fake', (28, 28, 1), 0, {}), 0)
+  assert (g.conv_impl, d.conv_impl) == forms
+  c.model.d_conv_impl = 'space_to_depth'  # an explicit choice holds on every backend
+  assert gan.build_networks(c, DataInfo('fake', (28, 28, 1), 0, {}), 0)[1].conv_impl == (
+      'space_to_depth')
+  c.model.conv_impl = 'cudnn'
+  with pytest.raises(UserError, match=r"model.conv_impl='cudnn'.*\['auto', 'xla', 'fast'\]"):
+    gan.build_networks(c, DataInfo('fake', (28, 28, 1), 0, {}), 0)

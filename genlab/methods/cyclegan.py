@@ -51,6 +51,7 @@ from genlab.config_checks import count, natural, non_negative
 from genlab.errors import UserError, one_of
 from genlab.metrics import sample_quality
 from genlab.models import cyclegan as cyclegan_models
+from genlab.models import layers
 
 DATA = 'domains'
 DOMAINS = ('a', 'b')
@@ -204,7 +205,9 @@ def make(config: ml_collections.ConfigDict, data_info) -> methods.Method:
       out_channels=image_shape[-1], features=int(model.get('g_features', 64)),
       num_blocks=int(model.get('g_blocks', 9)),
       num_downsampling=int(model.get('g_downsampling', 2)),
-      conv_transpose_impl=model.get('conv_transpose_impl', 'fast'), dtype=dtype)
+      conv_transpose_impl=layers.backend_impl(
+          model.get('conv_transpose_impl', 'auto'), cyclegan_models.CONV_TRANSPOSE_IMPLS, 'fast',
+          'model.conv_transpose_impl'), dtype=dtype)
   discriminator = cyclegan_models.PatchDiscriminator(
       features=int(model.get('d_features', 64)), num_layers=int(model.get('d_layers', 3)),
       dtype=dtype)

@@ -50,6 +50,7 @@ from genlab.config_checks import Range, count, fraction, non_negative, positive
 from genlab import viz
 from genlab.errors import UserError, int_at_least, one_of
 from genlab.models import gan as gan_models
+from genlab.models import layers
 
 # Ranges of the augment keys, shared with genlab/methods/stylegan2.py.
 AUGMENT_RANGES = {
@@ -273,8 +274,10 @@ def build_networks(config, data_info, num_classes):
       features=int(model.get('features', 64)),
       d_norm=model.get('d_norm', 'batch'),
       spectral_norm=bool(model.get('spectral_norm', False)),
-      conv_impl=model.get('conv_impl', 'fast'),
-      d_conv_impl=model.get('d_conv_impl', 'xla'),
+      conv_impl=layers.backend_impl(model.get('conv_impl', 'auto'), gan_models.CONV_IMPLS,
+                                    'fast', 'model.conv_impl'),
+      d_conv_impl=layers.backend_impl(model.get('d_conv_impl', 'auto'), gan_models.D_CONV_IMPLS,
+                                      'matmul', 'model.d_conv_impl'),
       dtype=jnp.dtype(one_of(model.get('dtype', 'float32'), ('float32', 'bfloat16'),
                               'model.dtype')))
 

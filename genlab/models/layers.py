@@ -23,7 +23,8 @@ flax layout and rearranged on every call with differentiable slice/pad/gather/re
 so checkpoints are interchangeable with the flax layers, gradients reach the stored
 'kernel', and `nn.SpectralNorm` (which normalises the stored 'kernel') behaves identically.
 
-`conv_transpose(impl, ...)` and `conv(impl, ...)` pick an implementation by config.
+`conv_transpose(impl, ...)` and `conv(impl, ...)` pick an implementation by config, and
+`backend_impl` resolves a config's 'auto' by the backend that runs it.
 The functional cores `subpixel_conv_transpose` and `space_to_depth_conv` take channels-last
 inputs (N, *spatial, C) and flax-layout kernels (*k, C, F).
 """
@@ -467,6 +468,16 @@ class SpaceToDepthConv(nn.Module):
     if batch_shape is not None:
       y = y.reshape(batch_shape + y.shape[1:])
     return y
+
+
+def backend_impl(impl: str, impls: Sequence[str], cpu_impl: str, config_key: str) -> str:
+  """`impl`, or for 'auto' the form for the backend that will run it: `cpu_impl` on XLA's
+  CPU backend, whose own kernels for these layers are slow (the module docstring), and 'xla'
+  on GPU and TPU, where cuDNN's or XLA's own convolutions are what a user expects."""
+  impl = one_of(impl, ('auto', *impls), config_key)
+  if impl != 'auto':
+    return impl
+  return cpu_impl if jax.default_backend() == 'cpu' else 'xla'
 
 
 def conv_transpose(impl: str = 'xla', *, config_key: str = 'model.conv_transpose_impl',
