@@ -7,8 +7,9 @@ this machine's matmul peak, measured in the same run with a large `jnp.dot`.
   python -m genlab.bench --config configs/vae_mnist.py --batch_size 256 --steps 200
 
 A language model also reports tokens/s, generation speed (tokens/s at batch 1 and 64 from the
-jitted lax.scan sampler), and its train step with the LSTM run over time three ways at
---time_loop_seq_len: lax.scan without and with an unroll of 8, and a Python loop
+jitted lax.scan sampler), and its train step with the LSTM run over time each way
+(model.time_loop): at the config's window the cell in a lax.scan and the input projections
+hoisted out of it; at --time_loop_seq_len also each with an unroll of 8, and a Python loop
 unrolled by hand (its compile time grows with the window, hence the shorter window).
 StyleGAN2 also reports each phase's step (with and without the lazy regularisers) and the
 'main' step with the modulated convolution as grouped conv, vmapped per-sample weights and
@@ -107,16 +108,24 @@ def language_model(config, run, state, step_s: float, steps: int, time_loop_seq_
     t0 = time.perf_counter()
     run.method.generate_text(state, key, n, length=_GENERATE_LENGTH)
     out[f'generate_tokens_per_s_batch{n}'] = n * _GENERATE_LENGTH / (time.perf_counter() - t0)
+  # The two scans at the config's own window (the step above is the config's loop), then
+  # every loop at a short window, where the Python loop's compile time stays bearable.
+  own = config.model.get('time_loop', 'scan')
+  out[f'time_loop_T{config.data.seq_len}/{own}/step_ms'] = step_s * 1e3
+  loops = [(f'T{config.data.seq_len}', None, loop, config.model.get('unroll', 1))
+           for loop in ('scan', 'hoisted') if loop != own]
   if time_loop_seq_len:
-    for name, loop, k in (('scan', 'scan', 1), ('scan_unroll8', 'scan', 8),
-                          ('python_unrolled', 'unrolled', 1)):
-      variant = config.copy_and_resolve_references()
-      with variant.unlocked():
-        variant.data.seq_len = time_loop_seq_len
-        variant.model.unroll, variant.model.time_loop = k, loop
-      compile_s, step_s = _time_step(variant, max(1, steps // 4))[3::2]
-      out[f'time_loop_T{time_loop_seq_len}/{name}/step_ms'] = step_s * 1e3
-      out[f'time_loop_T{time_loop_seq_len}/{name}/compile_s'] = compile_s
+    loops += [(f'T{time_loop_seq_len}', time_loop_seq_len, loop, k) for loop, k in (
+        ('scan', 1), ('scan', 8), ('hoisted', 1), ('hoisted', 8), ('unrolled', 1))]
+  for window, seq_len, loop, k in loops:
+    variant = config.copy_and_resolve_references()
+    with variant.unlocked():
+      variant.data.seq_len = seq_len or variant.data.seq_len
+      variant.model.unroll, variant.model.time_loop = k, loop
+    compile_s, loop_s = _time_step(variant, max(1, steps // 4))[3::2]
+    name = f'time_loop_{window}/{loop}' + (f'_unroll{k}' if k > 1 else '')
+    out[f'{name}/step_ms'] = loop_s * 1e3
+    out[f'{name}/compile_s'] = compile_s
   return out
 
 

@@ -284,8 +284,9 @@ def lm_config() -> ml_collections.ConfigDict:
   c.data.tbptt = True                  # carry the LSTM state from window to window
   c.data.split_by = 'auto'             # text:PATH only: 'file' | 'fraction' | 'auto'
   c.data.held_out_fraction = 0.1       # text:PATH only: for validation and for test each
-  # time_loop: 'scan' (lax.scan, `unroll` steps per iteration) or 'unrolled' (a Python loop
-  # over time; slower to compile and, on this CPU, to run: see python -m genlab.bench).
+  # time_loop: 'scan' (lax.scan, `unroll` steps per iteration), 'hoisted' (the same with the
+  # input projections of every step as one matmul before it) or 'unrolled' (a Python loop over
+  # time; slower to compile and, on this CPU, to run): see python -m genlab.bench.
   c.model = dict(embed_dim=128, hidden_dim=256, num_layers=2, dropout=0.0, tie_weights=False,
                  unroll=1, time_loop='scan')
   c.optimizer = _neutral_optimizer(grad_clip_norm=None)

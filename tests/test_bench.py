@@ -42,8 +42,9 @@ def test_bench_of_a_language_model_reports_tokens_generation_and_time_loops(data
   assert abs(r['tokens_per_s'] - tokens / (r['step_ms'] / 1e3)) < 1e-6 * r['tokens_per_s']
   assert 0 < r['mfu_6nd'] < 1
   assert r['generate_tokens_per_s_batch64'] > 0 and r['generate_tokens_per_s_batch1'] > 0
-  for loop in ('scan', 'scan_unroll8', 'python_unrolled'):
+  for loop in ('scan', 'scan_unroll8', 'hoisted', 'hoisted_unroll8', 'unrolled'):
     assert r[f'time_loop_T4/{loop}/step_ms'] > 0, loop
+  assert r['time_loop_T16/scan/step_ms'] == r['step_ms'] and r['time_loop_T16/hoisted/step_ms'] > 0
 
 
 def _bench_smoke(config, tmp_path):

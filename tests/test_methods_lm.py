@@ -79,20 +79,33 @@ def test_filter_logits_top_k_and_nucleus_against_brute_force():
                                np.asarray(logits)[np.isfinite(out)] / 0.5, rtol=1e-6)
 
 
-def test_scan_and_hand_unrolled_lstm_are_the_same_function():
+def test_every_time_loop_is_the_same_function_with_the_same_gradients():
+  """'scan', 'hoisted' (input projections before the scan) and 'unrolled' share parameters,
+  initial values, outputs, carries and parameter gradients."""
   kwargs = dict(vocab_size=11, embed_dim=6, hidden_dim=8, num_layers=2)
-  scan = lstm_models.LSTMLanguageModel(**kwargs, unroll=3)
-  unrolled = lstm_models.LSTMLanguageModel(**kwargs, unroll_time=True)
+  models = {loop: lstm_models.LSTMLanguageModel(**kwargs, unroll=3, time_loop=loop)
+            for loop in lstm_models.TIME_LOOPS}
   tokens = jax.random.randint(jax.random.key(0), (2, 7), 0, 11)
-  params = scan.init(jax.random.key(1), tokens)
-  a, carry_a = scan.apply(params, tokens)
-  b, carry_b = unrolled.apply(params, tokens)
-  np.testing.assert_allclose(a, b, atol=1e-5)
-  jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, atol=1e-5), carry_a, carry_b)
+  params = models['scan'].init(jax.random.key(1), tokens)
+  hoisted_init = models['hoisted'].init(jax.random.key(1), tokens)
+  jax.tree.map(np.testing.assert_array_equal, params, hoisted_init)
+
+  def loss(p, model):
+    logits, carry = model.apply(p, tokens)
+    return jnp.mean(logits ** 2) + sum(jnp.mean(h) for _, h in carry), (logits, carry)
+
+  ref_grad, (ref, ref_carry) = jax.grad(loss, has_aux=True)(params, models['scan'])
+  for loop in ('hoisted', 'unrolled'):
+    grad, (out, carry) = jax.grad(loss, has_aux=True)(params, models[loop])
+    np.testing.assert_allclose(out, ref, atol=1e-5)
+    jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, atol=1e-5), carry, ref_carry)
+    jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6), grad,
+                 ref_grad)
   # Reading a sequence in two pieces with the carry equals reading it at once.
-  first, carry = scan.apply(params, tokens[:, :4])
-  second, _ = scan.apply(params, tokens[:, 4:], carry)
-  np.testing.assert_allclose(np.concatenate([first, second], 1), a, atol=1e-5)
+  for loop in ('scan', 'hoisted'):
+    first, carry = models[loop].apply(params, tokens[:, :4])
+    second, _ = models[loop].apply(params, tokens[:, 4:], carry)
+    np.testing.assert_allclose(np.concatenate([first, second], 1), ref, atol=1e-5)
 
 
 def test_tied_weights_use_the_embedding_as_output_layer():

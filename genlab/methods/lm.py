@@ -110,7 +110,7 @@ def _settings(config, data_info) -> ml_collections.ConfigDict:
     raise UserError(f'config.model.dropout={s.dropout}: give a probability in [0, 1).')
   s.tie_weights = bool(model.get('tie_weights', False))
   s.unroll = int_at_least(model.get('unroll', 1), 1, 'model.unroll')
-  s.time_loop = one_of(model.get('time_loop', 'scan'), ('scan', 'unrolled'), 'model.time_loop')
+  s.time_loop = one_of(model.get('time_loop', 'scan'), lstm_models.TIME_LOOPS, 'model.time_loop')
   sample = methods.section(config, 'sample')
   s.prompt = sample.get('prompt', '\n')
   s.temperatures = tuple(sample.get('temperatures', (0.2, 0.5, 1.0, 1.2)))
@@ -131,7 +131,7 @@ def build_model(config, data_info, s=None) -> lstm_models.LSTMLanguageModel:
   return lstm_models.LSTMLanguageModel(
       vocab_size=data_info.vocab_size, embed_dim=s.embed_dim, hidden_dim=s.hidden_dim,
       num_layers=s.num_layers, dropout=s.dropout, tie_weights=s.tie_weights, unroll=s.unroll,
-      unroll_time=s.time_loop == 'unrolled')
+      time_loop=s.time_loop)
 
 
 def ngram_baselines(arrays, vocab_size: int, orders) -> dict[str, float]:

@@ -4,8 +4,11 @@
   p(x_{t+1} | x_{<=t}) = softmax(W h^L_t + b)
 
 The cell is flax's OptimizedLSTMCell (Hochreiter & Schmidhuber 1997 with the forget gate of
-Gers et al. 2000; the four gates in one matmul), run over time by `nn.RNN` (a lax.scan; or
-by a Python loop over time steps with `unroll_time=True`, which the benchmark compares).
+Gers et al. 2000; the four gates in one matmul), run over time (`time_loop`) by `nn.RNN` (a
+lax.scan, 'scan'), by a Python loop over time steps ('unrolled'), or as `HoistedLSTM`
+('hoisted'): the input projections of all time steps as one matmul before the scan, only the
+recurrent one inside it, as cuDNN's LSTM does. All three hold the same parameters under the
+same names, so one checkpoint serves each; the benchmark compares them.
 Dropout is applied to the embedding, between layers and before the output (Zaremba et al.
 2014, "Recurrent neural network regularization", Sec. 3: on non-recurrent connections only).
 With `tie_weights` the output layer is the transposed embedding, W = E (Press & Wolf 2017;
@@ -22,8 +25,47 @@ from typing import Optional
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from flax.linen.recurrent import DenseParams
 
 Carry = tuple  # ((c_1, h_1), ..., (c_L, h_L)), each (B, hidden)
+TIME_LOOPS = ('scan', 'hoisted', 'unrolled')
+_GATES = ('i', 'f', 'g', 'o')
+
+
+class HoistedLSTM(nn.Module):
+  """An LSTM layer over a sequence, with OptimizedLSTMCell's parameters and gates:
+
+    [i f g o]_t = x_t W_x + (h_{t-1} W_h + b),  c_t = s(f) c_{t-1} + s(i) tanh(g),
+    h_t = s(o) tanh(c_t)
+
+  where x_t W_x + b is computed for every t at once, as one (B T, D) x (D, 4H) matmul before
+  the lax.scan; only h_{t-1} W_h stays inside it (cuDNN's LSTM splits the work the same way).
+  """
+  features: int
+  unroll: int = 1
+
+  @nn.compact
+  def __call__(self, carry, x_BxTxD: jax.Array):
+    # Made in OptimizedLSTMCell's order with its initialisers, so `init` draws the same values.
+    kernels_x, kernels_h, biases = [], [], []
+    for gate in _GATES:
+      kernels_x.append(DenseParams(self.features, use_bias=False, name=f'i{gate}')(x_BxTxD)[0])
+      k, b = DenseParams(self.features, use_bias=True,
+                         kernel_init=nn.initializers.orthogonal(), name=f'h{gate}')(carry[1])
+      kernels_h.append(k)
+      biases.append(b)
+    w_h = jnp.concatenate(kernels_h, axis=-1)
+    gates_x = x_BxTxD @ jnp.concatenate(kernels_x, axis=-1) + jnp.concatenate(biases)
+
+    def step(c_h, gx_BxG):
+      c, h = c_h
+      i, f, g, o = jnp.split(gx_BxG + h @ w_h, 4, axis=-1)
+      c = nn.sigmoid(f) * c + nn.sigmoid(i) * jnp.tanh(g)
+      h = nn.sigmoid(o) * jnp.tanh(c)
+      return (c, h), h
+
+    carry, h_TxBxH = jax.lax.scan(step, carry, jnp.swapaxes(gates_x, 0, 1), unroll=self.unroll)
+    return carry, jnp.swapaxes(h_TxBxH, 0, 1)
 
 
 class LSTMLanguageModel(nn.Module):
@@ -34,7 +76,7 @@ class LSTMLanguageModel(nn.Module):
   dropout: float = 0.0
   tie_weights: bool = False
   unroll: int = 1              # lax.scan's unroll factor
-  unroll_time: bool = False    # a Python loop over time steps instead of a scan
+  time_loop: str = 'scan'      # one of TIME_LOOPS
 
   def zero_carry(self, batch_size: int, dtype=jnp.float32) -> Carry:
     zeros = jnp.zeros((batch_size, self.hidden_dim), dtype)
@@ -51,15 +93,19 @@ class LSTMLanguageModel(nn.Module):
     x = nn.Dropout(self.dropout, deterministic=not train)(embed(tokens))
     new_carry = []
     for layer in range(self.num_layers):
-      cell = nn.OptimizedLSTMCell(self.hidden_dim, name=f'lstm_{layer}')
-      if self.unroll_time:
+      name = f'lstm_{layer}'
+      if self.time_loop == 'hoisted':
+        layer_carry, x = HoistedLSTM(self.hidden_dim, self.unroll, name=name)(carry[layer], x)
+      elif self.time_loop == 'unrolled':
+        cell = nn.OptimizedLSTMCell(self.hidden_dim, name=name)
         layer_carry, outputs = carry[layer], []
         for t in range(tokens.shape[1]):
           layer_carry, y = cell(layer_carry, x[:, t])
           outputs.append(y)
         x = jnp.stack(outputs, axis=1)
       else:
-        layer_carry, x = nn.RNN(cell, unroll=self.unroll, return_carry=True,
+        layer_carry, x = nn.RNN(nn.OptimizedLSTMCell(self.hidden_dim, name=name),
+                                unroll=self.unroll, return_carry=True,
                                 name=f'rnn_{layer}')(x, initial_carry=carry[layer])
       new_carry.append(layer_carry)
       x = nn.Dropout(self.dropout, deterministic=not train)(x)
