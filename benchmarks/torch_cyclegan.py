@@ -37,20 +37,28 @@ import time
 
 from absl import app, flags
 
-_BATCH = flags.DEFINE_integer('batch_size', 16, 'Batch size (per domain).')
-_SIZE = flags.DEFINE_integer('image_size', 28, 'Image height and width (a multiple of 4).')
-_CHANNELS = flags.DEFINE_integer('channels', 1, 'Image channels of both domains.')
-_FEATURES = flags.DEFINE_integer('features', 64, 'Generator width ngf.')
-_BLOCKS = flags.DEFINE_integer('num_blocks', 6, 'Generator residual blocks.')
-_D_FEATURES = flags.DEFINE_integer('d_features', 64, 'Discriminator width ndf.')
-_D_LAYERS = flags.DEFINE_integer('d_layers', 3, 'Discriminator n_layers (3: 70x70 PatchGAN).')
-_STEPS = flags.DEFINE_integer('steps', 20, 'Timed steps (after warm-up).')
-_WARMUP = flags.DEFINE_integer('warmup', 3, 'Untimed steps first.')
-_THREADS = flags.DEFINE_integer('threads', None, 'torch threads; default: the core count.')
-_OUTPUT = flags.DEFINE_string('output', None, 'Write the results as JSON here.')
-_PASSIVE = flags.DEFINE_boolean(
-    'passive_wait', False, 'Set OMP_WAIT_POLICY=PASSIVE before torch starts: on a CPU shared '
-    'with other jobs, OpenMP threads that spin at barriers can make steps ~10x slower.')
+
+def _define_flags():
+  """The script's flags, defined only when it runs as a script: benchmarks/peers.py imports
+  make_step() into one process with other scripts whose flags share these names."""
+  # pylint: disable=global-statement
+  global _BATCH, _SIZE, _CHANNELS, _FEATURES, _BLOCKS, _D_FEATURES, _D_LAYERS, _STEPS
+  global _WARMUP, _THREADS, _OUTPUT, _PASSIVE
+  _BATCH = flags.DEFINE_integer('batch_size', 16, 'Batch size (per domain).')
+  _SIZE = flags.DEFINE_integer('image_size', 28, 'Image height and width (a multiple of 4).')
+  _CHANNELS = flags.DEFINE_integer('channels', 1, 'Image channels of both domains.')
+  _FEATURES = flags.DEFINE_integer('features', 64, 'Generator width ngf.')
+  _BLOCKS = flags.DEFINE_integer('num_blocks', 6, 'Generator residual blocks.')
+  _D_FEATURES = flags.DEFINE_integer('d_features', 64, 'Discriminator width ndf.')
+  _D_LAYERS = flags.DEFINE_integer('d_layers', 3,
+                                   'Discriminator n_layers (3: 70x70 PatchGAN).')
+  _STEPS = flags.DEFINE_integer('steps', 20, 'Timed steps (after warm-up).')
+  _WARMUP = flags.DEFINE_integer('warmup', 3, 'Untimed steps first.')
+  _THREADS = flags.DEFINE_integer('threads', None, 'torch threads; default: the core count.')
+  _OUTPUT = flags.DEFINE_string('output', None, 'Write the results as JSON here.')
+  _PASSIVE = flags.DEFINE_boolean(
+      'passive_wait', False, 'Set OMP_WAIT_POLICY=PASSIVE before torch starts: on a CPU shared '
+      'with other jobs, OpenMP threads that spin at barriers can make steps ~10x slower.')
 
 
 def build(torch):
@@ -126,22 +134,14 @@ def init_weights(torch, net, gain=0.02):
         torch.nn.init.constant_(m.bias, 0.0)
 
 
-def main(argv):
-  del argv
-  if _PASSIVE.value:
-    os.environ['OMP_WAIT_POLICY'] = 'PASSIVE'  # read when torch loads its OpenMP runtime
-  try:
-    import torch
-  except ImportError:
-    raise SystemExit('torch is not installed (it is not a genlab requirement): '
-                     'pip install torch --index-url https://download.pytorch.org/whl/cpu')
-  threads = _THREADS.value or os.cpu_count()
-  torch.set_num_threads(threads)
-  torch.manual_seed(0)
-  b, s, c = _BATCH.value, _SIZE.value, _CHANNELS.value
+def make_step(torch, batch_size, image_size, channels, features, num_blocks, d_features,
+              d_layers):
+  """step() -> (G loss, D loss): one G and D update of new networks on a fixed batch of each
+  domain, waited for. Also what benchmarks/peers.py times beside genlab's step."""
+  b, s, c = batch_size, image_size, channels
   generator, discriminator = build(torch)
-  g_a, g_b = (generator(c, c, _FEATURES.value, _BLOCKS.value) for _ in range(2))
-  d_a, d_b = (discriminator(c, _D_FEATURES.value, _D_LAYERS.value) for _ in range(2))
+  g_a, g_b = (generator(c, c, features, num_blocks) for _ in range(2))
+  d_a, d_b = (discriminator(c, d_features, d_layers) for _ in range(2))
   for net in (g_a, g_b, d_a, d_b):
     init_weights(torch, net)
     net.train()
@@ -187,6 +187,24 @@ def main(argv):
     opt_d.step()
     return loss_g.item(), loss_d
 
+  return step
+
+
+def main(argv):
+  del argv
+  if _PASSIVE.value:
+    os.environ['OMP_WAIT_POLICY'] = 'PASSIVE'  # read when torch loads its OpenMP runtime
+  try:
+    import torch
+  except ImportError:
+    raise SystemExit('torch is not installed (it is not a genlab requirement): '
+                     'pip install torch --index-url https://download.pytorch.org/whl/cpu')
+  threads = _THREADS.value or os.cpu_count()
+  torch.set_num_threads(threads)
+  torch.manual_seed(0)
+  b, s, c = _BATCH.value, _SIZE.value, _CHANNELS.value
+  step = make_step(torch, b, s, c, _FEATURES.value, _BLOCKS.value, _D_FEATURES.value,
+                   _D_LAYERS.value)
   for _ in range(_WARMUP.value):
     step()
   times = []
@@ -215,4 +233,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)

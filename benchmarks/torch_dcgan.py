@@ -28,16 +28,22 @@ import time
 
 from absl import app, flags
 
-_BATCH = flags.DEFINE_integer('batch_size', 64, 'Global batch size.')
-_STEPS = flags.DEFINE_integer('steps', 50, 'Timed steps (after warm-up).')
-_WARMUP = flags.DEFINE_integer('warmup', 5, 'Untimed steps first.')
-_THREADS = flags.DEFINE_integer('threads', None, 'torch threads; default: the core count.')
-_OUTPUT = flags.DEFINE_string('output', None, 'Write the results as JSON here.')
-_PASSIVE = flags.DEFINE_boolean(
-    'passive_wait', False, 'Set OMP_WAIT_POLICY=PASSIVE before torch starts: on a CPU shared '
-    'with other jobs, OpenMP threads that spin at barriers can make steps ~10x slower.')
-
 NZ, NGF, NDF = 100, 64, 64
+
+
+def _define_flags():
+  """The script's flags, defined only when it runs as a script: benchmarks/peers.py imports
+  make_step() into one process with other scripts whose flags share these names."""
+  # pylint: disable=global-statement
+  global _BATCH, _STEPS, _WARMUP, _THREADS, _OUTPUT, _PASSIVE
+  _BATCH = flags.DEFINE_integer('batch_size', 64, 'Global batch size.')
+  _STEPS = flags.DEFINE_integer('steps', 50, 'Timed steps (after warm-up).')
+  _WARMUP = flags.DEFINE_integer('warmup', 5, 'Untimed steps first.')
+  _THREADS = flags.DEFINE_integer('threads', None, 'torch threads; default: the core count.')
+  _OUTPUT = flags.DEFINE_string('output', None, 'Write the results as JSON here.')
+  _PASSIVE = flags.DEFINE_boolean(
+      'passive_wait', False, 'Set OMP_WAIT_POLICY=PASSIVE before torch starts: on a CPU shared '
+      'with other jobs, OpenMP threads that spin at barriers can make steps ~10x slower.')
 
 
 def build(torch):
@@ -73,19 +79,10 @@ def build(torch):
   return Generator(), Discriminator()
 
 
-def main(argv):
-  del argv
-  if _PASSIVE.value:
-    os.environ['OMP_WAIT_POLICY'] = 'PASSIVE'  # read when torch loads its OpenMP runtime
-  try:
-    import torch
-  except ImportError:
-    raise SystemExit('torch is not installed (it is not a genlab requirement): '
-                     'pip install torch --index-url https://download.pytorch.org/whl/cpu')
-  threads = _THREADS.value or os.cpu_count()
-  torch.set_num_threads(threads)
-  torch.manual_seed(0)
-  b = _BATCH.value
+def make_step(torch, batch_size):
+  """step() -> (D loss, G loss): one D and G update of new networks on a fixed batch, waited
+  for. Also what benchmarks/peers.py times beside genlab's step."""
+  b = batch_size
   net_g, net_d = build(torch)
   net_g.train()
   net_d.train()
@@ -110,6 +107,23 @@ def main(argv):
     opt_g.step()
     return err_d.item(), err_g.item()
 
+  return step
+
+
+def main(argv):
+  del argv
+  if _PASSIVE.value:
+    os.environ['OMP_WAIT_POLICY'] = 'PASSIVE'  # read when torch loads its OpenMP runtime
+  try:
+    import torch
+  except ImportError:
+    raise SystemExit('torch is not installed (it is not a genlab requirement): '
+                     'pip install torch --index-url https://download.pytorch.org/whl/cpu')
+  threads = _THREADS.value or os.cpu_count()
+  torch.set_num_threads(threads)
+  torch.manual_seed(0)
+  b = _BATCH.value
+  step = make_step(torch, b)
   for _ in range(_WARMUP.value):
     step()
   times = []
@@ -134,4 +148,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)

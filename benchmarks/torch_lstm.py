@@ -130,6 +130,35 @@ def state_from_carry(torch, carry):
   return h, c
 
 
+def make_step(torch, batch_size, seq_len=SEQ_LEN):
+  """step() -> loss: one training step of a new network and Adam on a fixed batch, the state
+  carried from the previous call, waited for. Also what benchmarks/peers.py times."""
+  b = batch_size
+  net = build(torch)
+  net.train()
+  opt = torch.optim.Adam(net.parameters(), lr=LEARNING_RATE, betas=BETAS, eps=EPS)
+  sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_decay)
+  inputs = torch.randint(0, VOCAB_SIZE, (b, seq_len))
+  targets = torch.randint(0, VOCAB_SIZE, (b, seq_len))
+  reset = torch.zeros(b)
+  carried = [net.zero_state(b)]
+
+  def step():
+    keep = (1.0 - reset)[None, :, None]  # rows that start a new stream start from zero
+    state = tuple(s * keep for s in carried[0])
+    opt.zero_grad(set_to_none=True)
+    logits, state = net(inputs, state)
+    loss = cross_entropy(torch, logits, targets)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), GRAD_CLIP_NORM)
+    opt.step()
+    sched.step()
+    carried[0] = tuple(s.detach() for s in state)  # truncated BPTT: carried, not differentiated
+    return loss.item()
+
+  return step
+
+
 def main(argv):
   del argv
   if _PASSIVE.value:
@@ -143,34 +172,13 @@ def main(argv):
   torch.set_num_threads(threads)
   torch.manual_seed(0)
   b = _BATCH.value
-  net = build(torch)
-  net.train()
-  opt = torch.optim.Adam(net.parameters(), lr=LEARNING_RATE, betas=BETAS, eps=EPS)
-  sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_decay)
-  inputs = torch.randint(0, VOCAB_SIZE, (b, SEQ_LEN))
-  targets = torch.randint(0, VOCAB_SIZE, (b, SEQ_LEN))
-  reset = torch.zeros(b)
-  state = net.zero_state(b)
-
-  def step(state):
-    keep = (1.0 - reset)[None, :, None]  # rows that start a new stream start from zero
-    state = tuple(s * keep for s in state)
-    opt.zero_grad(set_to_none=True)
-    logits, state = net(inputs, state)
-    loss = cross_entropy(torch, logits, targets)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(net.parameters(), GRAD_CLIP_NORM)
-    opt.step()
-    sched.step()
-    loss.item()
-    return tuple(s.detach() for s in state)  # truncated BPTT: carried, not differentiated
-
+  step = make_step(torch, b)
   for _ in range(_WARMUP.value):
-    state = step(state)
+    step()
   times = []
   for _ in range(_STEPS.value):
     start = time.perf_counter()
-    state = step(state)
+    step()
     times.append(time.perf_counter() - start)
   times.sort()
   median_ms = 1e3 * times[len(times) // 2]

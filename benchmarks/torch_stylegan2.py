@@ -462,6 +462,21 @@ def check_against_reference(torch, path):
   return worst
 
 
+def make_step(torch, g, d, batch_size, z_dim, fused_modconv=False):
+  """step(): forward and backward of D(G(z)).sum() for a fixed z, random noise inputs, the
+  gradients left in the parameters (no loss, no optimizer). Also what benchmarks/peers.py
+  times beside the same with genlab's networks."""
+  z = torch.randn(batch_size, z_dim)
+  params = list(g.parameters()) + list(d.parameters())
+
+  def step():
+    for p in params:
+      p.grad = None
+    d(g(z, noise_mode='random', fused_modconv=fused_modconv)).sum().backward()
+
+  return step
+
+
 def main(_):
   if _PASSIVE.value:
     os.environ['OMP_WAIT_POLICY'] = 'PASSIVE'
@@ -475,14 +490,7 @@ def main(_):
                    channel_base=_BASE.value, channel_max=_MAX.value)
   d = ns.Discriminator(_RES.value, _CHANNELS.value, channel_base=_BASE.value,
                        channel_max=_MAX.value)
-  z = torch.randn(_BATCH.value, _ZDIM.value)
-  params = list(g.parameters()) + list(d.parameters())
-
-  def step():
-    for p in params:
-      p.grad = None
-    d(g(z, noise_mode='random', fused_modconv=_FUSED.value)).sum().backward()
-
+  step = make_step(torch, g, d, _BATCH.value, _ZDIM.value, _FUSED.value)
   for _ in range(_WARMUP.value):
     step()
   times = []

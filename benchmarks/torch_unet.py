@@ -320,19 +320,10 @@ def patch_permutation(p, channels):
   return np.array([q * channels + c for c in range(channels) for q in range(p * p)])
 
 
-def main(argv):
-  del argv
-  if _PASSIVE.value:
-    os.environ['OMP_WAIT_POLICY'] = 'PASSIVE'  # read when torch loads its OpenMP runtime
-  try:
-    import torch  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    raise SystemExit('torch is not installed (it is not a genlab requirement): '
-                     'pip install torch --index-url https://download.pytorch.org/whl/cpu')
-  threads = _THREADS.value or os.cpu_count()
-  torch.set_num_threads(threads)
-  torch.manual_seed(0)
-  b = _BATCH.value
+def make_step(torch, batch_size):
+  """(step, parameters): step() -> loss is one training step of a new U-Net, Adam and the
+  EMA on a fixed batch, waited for. Also what benchmarks/peers.py times."""
+  b = batch_size
   h, w, c = IMAGE_SHAPE
   net = build(torch, IMAGE_SHAPE, **MODEL)
   net.train()
@@ -359,6 +350,23 @@ def main(argv):
       torch._foreach_lerp_(ema, params, 1.0 - decay)  # pylint: disable=protected-access
     return loss.item()
 
+  return step, params
+
+
+def main(argv):
+  del argv
+  if _PASSIVE.value:
+    os.environ['OMP_WAIT_POLICY'] = 'PASSIVE'  # read when torch loads its OpenMP runtime
+  try:
+    import torch  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    raise SystemExit('torch is not installed (it is not a genlab requirement): '
+                     'pip install torch --index-url https://download.pytorch.org/whl/cpu')
+  threads = _THREADS.value or os.cpu_count()
+  torch.set_num_threads(threads)
+  torch.manual_seed(0)
+  b = _BATCH.value
+  step, params = make_step(torch, b)
   for _ in range(_WARMUP.value):
     step()
   times = []

@@ -127,6 +127,29 @@ def load_flax(torch, net, params):
       m.bias.copy_(torch.tensor(np.asarray(p['bias'])))
 
 
+def make_step(torch, batch_size):
+  """step() -> loss: one training step of a new VAE and Adam on a fixed batch, waited for.
+
+  Also what benchmarks/peers.py times beside genlab's step.
+  """
+  h, w, c = IMAGE_SHAPE
+  net = build(torch)
+  net.train()
+  opt = torch.optim.Adam(net.parameters(), lr=LEARNING_RATE, betas=BETAS, eps=EPS)
+  sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_decay)
+  x = torch.bernoulli(torch.full((batch_size, c, h, w), 0.5))
+
+  def step():
+    opt.zero_grad(set_to_none=True)
+    loss, _, _ = neg_elbo(torch, net, x, torch.randn(batch_size, LATENT_DIM))
+    loss.backward()
+    opt.step()
+    sched.step()
+    return loss.item()
+
+  return step
+
+
 def main(argv):
   del argv
   if _PASSIVE.value:
@@ -140,21 +163,7 @@ def main(argv):
   torch.set_num_threads(threads)
   torch.manual_seed(0)
   b = _BATCH.value
-  h, w, c = IMAGE_SHAPE
-  net = build(torch)
-  net.train()
-  opt = torch.optim.Adam(net.parameters(), lr=LEARNING_RATE, betas=BETAS, eps=EPS)
-  sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_decay)
-  x = torch.bernoulli(torch.full((b, c, h, w), 0.5))
-
-  def step():
-    opt.zero_grad(set_to_none=True)
-    loss, _, _ = neg_elbo(torch, net, x, torch.randn(b, LATENT_DIM))
-    loss.backward()
-    opt.step()
-    sched.step()
-    return loss.item()
-
+  step = make_step(torch, b)
   for _ in range(_WARMUP.value):
     step()
   times = []

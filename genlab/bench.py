@@ -33,13 +33,22 @@ from genlab import data as data_lib
 from genlab import parallel
 from genlab import train
 
-_BATCH = flags.DEFINE_integer('batch_size', None, 'Global batch size (default: the config\'s).')
-_STEPS = flags.DEFINE_integer('steps', 100, 'Timed steps.')
-_OUTPUT = flags.DEFINE_string('output', None, 'JSON file (default runs/bench/<name>_b<B>.json).')
-_TIME_LOOP_SEQ_LEN = flags.DEFINE_integer(
-    'time_loop_seq_len', 32, 'Language models: the window of the scan-vs-unrolled comparison '
-    '(0 skips it).')
 _GENERATE_LENGTH = 256
+
+
+def _define_flags():
+  """The command's flags, defined only when it runs as a command: benchmarks/peers.py imports
+  this module's helpers and defines flags of the same names."""
+  # pylint: disable=global-statement
+  global _BATCH, _STEPS, _OUTPUT, _TIME_LOOP_SEQ_LEN
+  _BATCH = flags.DEFINE_integer('batch_size', None,
+                                'Global batch size (default: the config\'s).')
+  _STEPS = flags.DEFINE_integer('steps', 100, 'Timed steps.')
+  _OUTPUT = flags.DEFINE_string('output', None,
+                                'JSON file (default runs/bench/<name>_b<B>.json).')
+  _TIME_LOOP_SEQ_LEN = flags.DEFINE_integer(
+      'time_loop_seq_len', 32, 'Language models: the window of the scan-vs-unrolled '
+      'comparison (0 skips it).')
 
 
 def matmul_peak_flops(n: int = 2048, repeats: int = 10) -> float:
@@ -62,13 +71,31 @@ def _flops(compiled) -> float:
   return float(analysis.get('flops', float('nan'))) if analysis else float('nan')
 
 
-def _time_step(config, steps: int):
-  """(run, state, iterator, compile_s, flops, step_s) of the trainer's step on device batches."""
+def prepare_step(config, num_batches: int = 4):
+  """(run, state, iterator, batches): the trainer's run for `config` (its compiled step is
+  `run.train_step_at(step)`), its initial state, and `num_batches` batches of the real input
+  pipeline already on the devices, so that a timing measures the step and not the pipeline."""
   run = train._Run(config, workdir=None)  # pylint: disable=protected-access
   state = run.init_state()
   it = data_lib.train_iterator(config, process_index=jax.process_index(),
                                process_count=jax.process_count())
-  batches = [parallel.to_global(next(it), run.mesh) for _ in range(4)]
+  batches = [parallel.to_global(next(it), run.mesh) for _ in range(num_batches)]
+  return run, state, it, batches
+
+
+def run_steps(run, state, batches, first_step: int, steps: int):
+  """(state, seconds) of `steps` trainer steps numbered from `first_step` (so that a method's
+  phases come in turn), cycling through `batches`, waited for to the end."""
+  t0 = time.perf_counter()
+  for i in range(steps):
+    state, metrics = run.train_step_at(first_step + i)(state, batches[i % len(batches)])
+  jax.block_until_ready((state, metrics))
+  return state, time.perf_counter() - t0
+
+
+def _time_step(config, steps: int):
+  """(run, state, iterator, compile_s, flops, step_s) of the trainer's step on device batches."""
+  run, state, it, batches = prepare_step(config)
 
   t0 = time.perf_counter()
   compiled = run.train_step_at(0).lower(state, batches[0]).compile()
@@ -82,14 +109,9 @@ def _time_step(config, steps: int):
         per_phase[label] = _flops(run.train_step_at(3 + i).lower(state, batches[0]).compile())
     flops = sum(per_phase[run.method.phase(3 + i)] for i in range(steps)) / steps
 
-  for i in range(3):  # warm up
-    state, metrics = run.train_step_at(i)(state, batches[i % len(batches)])
-  jax.block_until_ready(metrics)
-  t0 = time.perf_counter()
-  for i in range(steps):  # step numbers from 3 on, so a method's phases come in turn
-    state, metrics = run.train_step_at(3 + i)(state, batches[i % len(batches)])
-  jax.block_until_ready((state, metrics))
-  return run, state, it, compile_s, flops, (time.perf_counter() - t0) / steps
+  state, _ = run_steps(run, state, batches, 0, 3)  # warm up
+  state, seconds = run_steps(run, state, batches, 3, steps)
+  return run, state, it, compile_s, flops, seconds / steps
 
 
 def language_model(config, run, state, step_s: float, steps: int, time_loop_seq_len: int,
@@ -263,4 +285,5 @@ def _main(_argv):
 
 
 if __name__ == '__main__':
+  _define_flags()
   cli.run_main(_main)
