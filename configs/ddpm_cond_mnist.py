@@ -8,6 +8,11 @@ w = sampler.guidance: eps = (1 + w) eps(x, y) - w eps(x, null) (Eq. 6); w = 0 is
 conditional model, larger w trades diversity for class fidelity. Samples cycle through the
 classes (row i has class i % 10), which the Classification Accuracy Score reads.
 
+Twice ddpm_mnist's 4,000 steps: at 4,000 the class held in about nine samples of ten (CAS
+91.8 % at w = 0, 90.6 % at w = 1, 10,000 samples, against 99.0 % for real digits;
+experiments/ho2020_ddpm), short of the issue's target of 94 %; the longer cosine schedule is
+the cheapest remedy for an undertrained network (Ho et al. train for 800,000 steps).
+
   python run.py --config configs/ddpm_cond_mnist.py
   python run.py --config configs/ddpm_cond_mnist.py --mode=sample --workdir W \
       --config.sampler.guidance=3
@@ -20,6 +25,7 @@ from genlab import config_defaults
 def get_config(arg=None):
   arg = config_defaults.parse_arg(arg, smoke=False)
   c = ddpm_mnist.get_config()          # network, schedule, optimizer and sampler
+  c.num_train_steps = 8_000
   c.model.conditional = True
   c.diffusion.p_uncond = 0.1
   c.sampler.guidance = 1.0
