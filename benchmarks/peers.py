@@ -287,16 +287,10 @@ def _selected() -> list[str]:
 
 def main(_argv):
   names = _selected()  # before torch: a wrong name is an error even where torch is missing
-  if _PASSIVE.value:
-    os.environ['OMP_WAIT_POLICY'] = 'PASSIVE'  # read when torch loads its OpenMP runtime
-  try:
-    import torch  # pylint: disable=g-import-not-at-top
-  except ImportError as e:
-    raise UserError('torch is not installed (a benchmark-only dependency): '
-                    'pip install -r requirements-bench.txt') from e
-  jax.config.update('jax_platforms', 'cpu')  # the peers run on the CPU
+  import torch_timing  # pylint: disable=g-import-not-at-top
   threads = _THREADS.value or os.cpu_count()
-  torch.set_num_threads(threads)
+  torch = torch_timing.import_torch(_PASSIVE.value, threads, error=UserError)
+  jax.config.update('jax_platforms', 'cpu')  # the peers run on the CPU
   rows = {}
   for name in names:
     row = ROWS[name]

@@ -31,9 +31,6 @@ Run:
   python benchmarks/torch_cyclegan.py --features=32 --num_blocks=6 --d_layers=2 \
       --batch_size=16 --image_size=28 --channels=1 --output=/tmp/torch_cyclegan.json
 """
-import json
-import os
-import time
 
 from absl import app, flags
 
@@ -44,7 +41,9 @@ def _define_flags():
   # pylint: disable=global-statement
   global _BATCH, _SIZE, _CHANNELS, _FEATURES, _BLOCKS, _D_FEATURES, _D_LAYERS, _STEPS
   global _WARMUP, _THREADS, _OUTPUT, _PASSIVE
-  _BATCH = flags.DEFINE_integer('batch_size', 16, 'Batch size (per domain).')
+  import torch_timing  # pylint: disable=g-import-not-at-top
+  _BATCH, _STEPS, _WARMUP, _THREADS, _OUTPUT, _PASSIVE = torch_timing.define_flags(
+      16, 'Batch size (per domain).', steps=20, warmup=3)
   _SIZE = flags.DEFINE_integer('image_size', 28, 'Image height and width (a multiple of 4).')
   _CHANNELS = flags.DEFINE_integer('channels', 1, 'Image channels of both domains.')
   _FEATURES = flags.DEFINE_integer('features', 64, 'Generator width ngf.')
@@ -52,13 +51,6 @@ def _define_flags():
   _D_FEATURES = flags.DEFINE_integer('d_features', 64, 'Discriminator width ndf.')
   _D_LAYERS = flags.DEFINE_integer('d_layers', 3,
                                    'Discriminator n_layers (3: 70x70 PatchGAN).')
-  _STEPS = flags.DEFINE_integer('steps', 20, 'Timed steps (after warm-up).')
-  _WARMUP = flags.DEFINE_integer('warmup', 3, 'Untimed steps first.')
-  _THREADS = flags.DEFINE_integer('threads', None, 'torch threads; default: the core count.')
-  _OUTPUT = flags.DEFINE_string('output', None, 'Write the results as JSON here.')
-  _PASSIVE = flags.DEFINE_boolean(
-      'passive_wait', False, 'Set OMP_WAIT_POLICY=PASSIVE before torch starts: on a CPU shared '
-      'with other jobs, OpenMP threads that spin at barriers can make steps ~10x slower.')
 
 
 def build(torch):
@@ -192,44 +184,17 @@ def make_step(torch, batch_size, image_size, channels, features, num_blocks, d_f
 
 def main(argv):
   del argv
-  if _PASSIVE.value:
-    os.environ['OMP_WAIT_POLICY'] = 'PASSIVE'  # read when torch loads its OpenMP runtime
-  try:
-    import torch
-  except ImportError:
-    raise SystemExit('torch is not installed (it is not a genlab requirement): '
-                     'pip install torch --index-url https://download.pytorch.org/whl/cpu')
-  threads = _THREADS.value or os.cpu_count()
-  torch.set_num_threads(threads)
-  torch.manual_seed(0)
+  import torch_timing  # pylint: disable=g-import-not-at-top
+  torch = torch_timing.import_torch(_PASSIVE.value, _THREADS.value)
   b, s, c = _BATCH.value, _SIZE.value, _CHANNELS.value
   step = make_step(torch, b, s, c, _FEATURES.value, _BLOCKS.value, _D_FEATURES.value,
                    _D_LAYERS.value)
-  for _ in range(_WARMUP.value):
-    step()
-  times = []
-  for _ in range(_STEPS.value):
-    start = time.perf_counter()
-    step()
-    times.append(time.perf_counter() - start)
-  times.sort()
-  median_ms = 1e3 * times[len(times) // 2]
-  mean_ms = 1e3 * sum(times) / len(times)
-  result = dict(framework='torch', torch_version=torch.__version__, threads=threads,
-                omp_wait_policy=os.environ.get('OMP_WAIT_POLICY', 'default'),
-                batch_size=b, image_shape=[s, s, c], features=_FEATURES.value,
-                num_blocks=_BLOCKS.value, d_features=_D_FEATURES.value,
-                d_layers=_D_LAYERS.value, steps=_STEPS.value,
-                step_ms_median=round(median_ms, 3), step_ms_mean=round(mean_ms, 3),
-                step_ms_min=round(1e3 * times[0], 3),
-                examples_per_s=round(1e3 * b / median_ms, 1))
-  print(f'torch {torch.__version__} threads={threads} batch={b} {s}x{s}x{c} '
-        f'G({_FEATURES.value},{_BLOCKS.value}) D({_D_FEATURES.value},{_D_LAYERS.value}): '
-        f'{median_ms:.2f} ms/step (median of {_STEPS.value}; mean {mean_ms:.2f}, '
-        f'min {1e3 * times[0]:.2f}), {result["examples_per_s"]:.1f} examples/s')
-  if _OUTPUT.value:
-    with open(_OUTPUT.value, 'w') as f:
-      json.dump(result, f, indent=1)
+  timing = torch_timing.time_steps(step, _WARMUP.value, _STEPS.value)
+  torch_timing.report(
+      torch, timing, f'batch={b} {s}x{s}x{c} G({_FEATURES.value},{_BLOCKS.value}) '
+      f'D({_D_FEATURES.value},{_D_LAYERS.value})', _OUTPUT.value, per_step=b, batch_size=b,
+      image_shape=[s, s, c], features=_FEATURES.value, num_blocks=_BLOCKS.value,
+      d_features=_D_FEATURES.value, d_layers=_D_LAYERS.value)
 
 
 if __name__ == '__main__':

@@ -28,13 +28,10 @@ CPU-only wheel:
 Run:
   python benchmarks/torch_lstm.py --batch_size=64 --steps=20 --output=/tmp/torch_lstm.json
 """
-import json
 import math
-import os
-import time
 
 import numpy as np
-from absl import app, flags
+from absl import app
 
 # configs/lstm_char_shakespeare.py (tests/test_torch_peers.py checks that they agree); the
 # vocabulary is the 84 characters of the train plays.
@@ -51,14 +48,9 @@ def _define_flags():
   into one process with other benchmark scripts whose flags share these names."""
   # pylint: disable=global-statement
   global _BATCH, _STEPS, _WARMUP, _THREADS, _OUTPUT, _PASSIVE
-  _BATCH = flags.DEFINE_integer('batch_size', 64, 'Windows per batch (the config\'s is 64).')
-  _STEPS = flags.DEFINE_integer('steps', 20, 'Timed steps (after warm-up).')
-  _WARMUP = flags.DEFINE_integer('warmup', 3, 'Untimed steps first.')
-  _THREADS = flags.DEFINE_integer('threads', None, 'torch threads; default: the core count.')
-  _OUTPUT = flags.DEFINE_string('output', None, 'Write the results as JSON here.')
-  _PASSIVE = flags.DEFINE_boolean(
-      'passive_wait', False, 'Set OMP_WAIT_POLICY=PASSIVE before torch starts: on a CPU shared '
-      'with other jobs, OpenMP threads that spin at barriers can make steps ~10x slower.')
+  import torch_timing  # pylint: disable=g-import-not-at-top
+  _BATCH, _STEPS, _WARMUP, _THREADS, _OUTPUT, _PASSIVE = torch_timing.define_flags(
+      64, 'Windows per batch (the config\'s is 64).', steps=20, warmup=3)
 
 
 def build(torch, vocab_size=VOCAB_SIZE, embed_dim=EMBED_DIM, hidden_dim=HIDDEN_DIM,
@@ -161,43 +153,15 @@ def make_step(torch, batch_size, seq_len=SEQ_LEN):
 
 def main(argv):
   del argv
-  if _PASSIVE.value:
-    os.environ['OMP_WAIT_POLICY'] = 'PASSIVE'  # read when torch loads its OpenMP runtime
-  try:
-    import torch  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    raise SystemExit('torch is not installed (it is not a genlab requirement): '
-                     'pip install torch --index-url https://download.pytorch.org/whl/cpu')
-  threads = _THREADS.value or os.cpu_count()
-  torch.set_num_threads(threads)
-  torch.manual_seed(0)
+  import torch_timing  # pylint: disable=g-import-not-at-top
+  torch = torch_timing.import_torch(_PASSIVE.value, _THREADS.value)
   b = _BATCH.value
-  step = make_step(torch, b)
-  for _ in range(_WARMUP.value):
-    step()
-  times = []
-  for _ in range(_STEPS.value):
-    start = time.perf_counter()
-    step()
-    times.append(time.perf_counter() - start)
-  times.sort()
-  median_ms = 1e3 * times[len(times) // 2]
-  mean_ms = 1e3 * sum(times) / len(times)
-  result = dict(framework='torch', torch_version=torch.__version__, threads=threads,
-                omp_wait_policy=os.environ.get('OMP_WAIT_POLICY', 'default'),
-                config='configs/lstm_char_shakespeare.py', batch_size=b, seq_len=SEQ_LEN,
-                vocab_size=VOCAB_SIZE, embed_dim=EMBED_DIM, hidden_dim=HIDDEN_DIM,
-                num_layers=NUM_LAYERS, steps=_STEPS.value,
-                step_ms_median=round(median_ms, 3), step_ms_mean=round(mean_ms, 3),
-                step_ms_min=round(1e3 * times[0], 3), step_ms_max=round(1e3 * times[-1], 3),
-                tokens_per_s=round(1e3 * b * SEQ_LEN / median_ms, 1))
-  print(f'torch {torch.__version__} threads={threads} LSTM batch={b}x{SEQ_LEN}: '
-        f'{median_ms:.2f} ms/step (median of {_STEPS.value}; mean {mean_ms:.2f}, '
-        f'min {1e3 * times[0]:.2f}, max {1e3 * times[-1]:.2f}), '
-        f'{result["tokens_per_s"]:.0f} tokens/s')
-  if _OUTPUT.value:
-    with open(_OUTPUT.value, 'w') as f:
-      json.dump(result, f, indent=1)
+  timing = torch_timing.time_steps(make_step(torch, b), _WARMUP.value, _STEPS.value)
+  torch_timing.report(torch, timing, f'LSTM batch={b}x{SEQ_LEN}', _OUTPUT.value,
+                      per_step=b * SEQ_LEN, unit='tokens',
+                      config='configs/lstm_char_shakespeare.py', batch_size=b, seq_len=SEQ_LEN,
+                      vocab_size=VOCAB_SIZE, embed_dim=EMBED_DIM, hidden_dim=HIDDEN_DIM,
+                      num_layers=NUM_LAYERS)
 
 
 if __name__ == '__main__':

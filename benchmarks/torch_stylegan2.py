@@ -22,10 +22,7 @@ Run:
       --channel_max=128 --batch_size=32
   python benchmarks/torch_stylegan2.py --ref=/work/ref
 """
-import json
-import os
 import sys
-import time
 import types
 
 import numpy as np
@@ -38,7 +35,9 @@ def _define_flags():
   # pylint: disable=global-statement
   global _BATCH, _RES, _CHANNELS, _BASE, _MAX, _ZDIM, _FUSED, _STEPS, _WARMUP, _THREADS
   global _OUTPUT, _REF, _PASSIVE
-  _BATCH = flags.DEFINE_integer('batch_size', 32, 'Batch size.')
+  import torch_timing  # pylint: disable=g-import-not-at-top
+  _BATCH, _STEPS, _WARMUP, _THREADS, _OUTPUT, _PASSIVE = torch_timing.define_flags(
+      32, 'Batch size.', steps=10, warmup=2)
   _RES = flags.DEFINE_integer('resolution', 32, 'Image side (a power of two >= 8).')
   _CHANNELS = flags.DEFINE_integer('channels', 1, 'Image channels.')
   _BASE = flags.DEFINE_integer('channel_base', 4096, 'Channels at resolution r: base // r ...')
@@ -46,14 +45,7 @@ def _define_flags():
   _ZDIM = flags.DEFINE_integer('z_dim', 128, 'z and w size.')
   _FUSED = flags.DEFINE_boolean('fused_modconv', False, 'Grouped-conv modulation (the '
                                 "reference uses it only outside training: its 'grouped').")
-  _STEPS = flags.DEFINE_integer('steps', 10, 'Timed steps (after warm-up).')
-  _WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed steps first.')
-  _THREADS = flags.DEFINE_integer('threads', None, 'torch threads; default: the core count.')
-  _OUTPUT = flags.DEFINE_string('output', None, 'Write the timings as JSON here.')
   _REF = flags.DEFINE_string('ref', None, 'Check against the reference checkout at this path.')
-  _PASSIVE = flags.DEFINE_boolean(
-      'passive_wait', False, 'Set OMP_WAIT_POLICY=PASSIVE before torch starts: on a CPU shared '
-      'with other jobs, OpenMP threads that spin at barriers can make steps ~10x slower.')
 
 
 def build(torch):
@@ -478,10 +470,8 @@ def make_step(torch, g, d, batch_size, z_dim, fused_modconv=False):
 
 
 def main(_):
-  if _PASSIVE.value:
-    os.environ['OMP_WAIT_POLICY'] = 'PASSIVE'
-  import torch  # pylint: disable=g-import-not-at-top
-  torch.set_num_threads(_THREADS.value or os.cpu_count())
+  import torch_timing  # pylint: disable=g-import-not-at-top
+  torch = torch_timing.import_torch(_PASSIVE.value, _THREADS.value)
   if _REF.value:
     check_against_reference(torch, _REF.value)
     return
@@ -491,20 +481,10 @@ def main(_):
   d = ns.Discriminator(_RES.value, _CHANNELS.value, channel_base=_BASE.value,
                        channel_max=_MAX.value)
   step = make_step(torch, g, d, _BATCH.value, _ZDIM.value, _FUSED.value)
-  for _ in range(_WARMUP.value):
-    step()
-  times = []
-  for _ in range(_STEPS.value):
-    t = time.perf_counter()
-    step()
-    times.append(time.perf_counter() - t)
-  result = {'ms_median': 1e3 * float(np.median(times)), 'ms_min': 1e3 * float(np.min(times)),
-            'batch_size': _BATCH.value, 'fused_modconv': _FUSED.value,
-            'threads': torch.get_num_threads(), 'torch': torch.__version__}
-  print(json.dumps(result))
-  if _OUTPUT.value:
-    with open(_OUTPUT.value, 'w') as f:
-      json.dump(result, f)
+  timing = torch_timing.time_steps(step, _WARMUP.value, _STEPS.value)
+  torch_timing.report(torch, timing, f'StyleGAN2 G+D forward+backward batch={_BATCH.value}',
+                      _OUTPUT.value, per_step=_BATCH.value, batch_size=_BATCH.value,
+                      fused_modconv=_FUSED.value)
 
 
 if __name__ == '__main__':
