@@ -16,11 +16,23 @@ StyleGAN2 also reports each phase's step (with and without the lazy regularisers
 styles on the activations (`modconv/<impl>/step_ms`). A diffusion model reports its step with
 the U-Net's convolutions in each equal form (`conv/<impl>/step_ms`) and the seconds per 1,000
 samples of each sampler (`sample/<sampler>_<steps>_steps/s_per_1000`).
+
+With --profile_steps N, N more steps run under jax.profiler and the result adds where their
+time went: each compiled operation's time summed by kind (`profile/<kind>/ms_per_step`; the
+kind is XLA's name for it without its number, e.g. `ynn_fusion`, the convolutions and dots
+that XLA's CPU backend hands to YNNPACK), the total, and `profile/threads_busy`, that total
+over the wall time: how many cores the step keeps busy (about 1.1-1.4 of 2 measured here).
 """
 from __future__ import annotations
 
+import collections
+import glob
+import gzip
 import json
 import os
+import re
+import resource
+import tempfile
 import time
 
 import jax
@@ -40,7 +52,7 @@ def _define_flags():
   """The command's flags, defined only when it runs as a command: benchmarks/peers.py imports
   this module's helpers and defines flags of the same names."""
   # pylint: disable=global-statement
-  global _BATCH, _STEPS, _OUTPUT, _TIME_LOOP_SEQ_LEN
+  global _BATCH, _STEPS, _OUTPUT, _TIME_LOOP_SEQ_LEN, _PROFILE_STEPS
   _BATCH = flags.DEFINE_integer('batch_size', None,
                                 'Global batch size (default: the config\'s).')
   _STEPS = flags.DEFINE_integer('steps', 100, 'Timed steps.')
@@ -49,6 +61,9 @@ def _define_flags():
   _TIME_LOOP_SEQ_LEN = flags.DEFINE_integer(
       'time_loop_seq_len', 32, 'Language models: the window of the scan-vs-unrolled '
       'comparison (0 skips it).')
+  _PROFILE_STEPS = flags.DEFINE_integer(
+      'profile_steps', 0, 'Also trace this many steps with jax.profiler and report the time of '
+      'each kind of compiled operation (0: no trace).')
 
 
 def matmul_peak_flops(n: int = 2048, repeats: int = 10) -> float:
@@ -94,7 +109,8 @@ def run_steps(run, state, batches, first_step: int, steps: int):
 
 
 def _time_step(config, steps: int):
-  """(run, state, iterator, compile_s, flops, step_s) of the trainer's step on device batches."""
+  """(run, state, iterator, compile_s, flops, step_s, cores) of the trainer's step on device
+  batches; cores = the process's CPU time over the wall time of the timed steps."""
   run, state, it, batches = prepare_step(config)
 
   t0 = time.perf_counter()
@@ -110,8 +126,14 @@ def _time_step(config, steps: int):
     flops = sum(per_phase[run.method.phase(3 + i)] for i in range(steps)) / steps
 
   state, _ = run_steps(run, state, batches, 0, 3)  # warm up
+  cpu0 = _cpu_seconds()
   state, seconds = run_steps(run, state, batches, 3, steps)
-  return run, state, it, compile_s, flops, seconds / steps
+  return run, state, it, compile_s, flops, seconds / steps, (_cpu_seconds() - cpu0) / seconds
+
+
+def _cpu_seconds() -> float:
+  usage = resource.getrusage(resource.RUSAGE_SELF)
+  return usage.ru_utime + usage.ru_stime
 
 
 def language_model(config, run, state, step_s: float, steps: int, time_loop_seq_len: int,
@@ -144,16 +166,17 @@ def language_model(config, run, state, step_s: float, steps: int, time_loop_seq_
     with variant.unlocked():
       variant.data.seq_len = seq_len or variant.data.seq_len
       variant.model.unroll, variant.model.time_loop = k, loop
-    compile_s, loop_s = _time_step(variant, max(1, steps // 4))[3::2]
+    _, _, _, compile_s, _, loop_s, _ = _time_step(variant, max(1, steps // 4))
     name = f'time_loop_{window}/{loop}' + (f'_unroll{k}' if k > 1 else '')
     out[f'{name}/step_ms'] = loop_s * 1e3
     out[f'{name}/compile_s'] = compile_s
   return out
 
 
-def phase_times(run, state, it, repeats: int, cycle: int = 64) -> dict:
-  """A method with phases (Method.phase): the step time of each phase met in the first
-  `cycle` step numbers, e.g. StyleGAN2's step with and without each lazy regulariser."""
+def phase_times(run, state, it, repeats: int, cycle: int = 64):
+  """(state, figures) of a method with phases (Method.phase): the step time of each phase met
+  in the first `cycle` step numbers, e.g. StyleGAN2's step with and without each lazy
+  regulariser."""
   batch = parallel.to_global(next(it), run.mesh)
   out, done = {}, set()
   for step in range(cycle):
@@ -165,7 +188,7 @@ def phase_times(run, state, it, repeats: int, cycle: int = 64) -> dict:
     state, metrics = fn(state, batch)  # compiled by now; warm
     jax.block_until_ready(metrics)
     state, out[f'phase/{phase}/step_ms'] = _mean_ms(fn, state, batch, repeats)
-  return out
+  return state, out
 
 
 def _mean_ms(fn, state, batch, repeats: int):
@@ -225,8 +248,39 @@ def sampler_times(config, state, num: int = 100, steps: int = 50) -> dict:
   return out
 
 
-def benchmark(config, steps: int, time_loop_seq_len: int = 0) -> dict:
-  run, state, it, compile_s, flops, step_s = _time_step(config, steps)
+# Trace events that wrap the compiled operations rather than being one: not summed.
+_WRAPPERS = ('ThunkExecutor', 'PjitFunction', 'PjRt', 'CommonPjRt', 'Execute', 'SlinkyThreadPool',
+             '$', 'end: ')
+
+
+def operation_profile(run, state, batches, steps: int, top: int = 12):
+  """(state, figures): `steps` trainer steps traced with jax.profiler (perfetto format), and
+  each kind of compiled operation's time per step, the `top` kinds by time, the total, and
+  the total over the wall time (ops_in_parallel: how many operations ran at once on average;
+  a library's own worker threads inside one operation, e.g. YNNPACK's, are not counted)."""
+  with tempfile.TemporaryDirectory() as log_dir:
+    with jax.profiler.trace(log_dir, create_perfetto_trace=True):
+      state, wall = run_steps(run, state, batches, 0, steps)
+    traces = glob.glob(os.path.join(log_dir, '**', '*.trace.json.gz'), recursive=True)
+    if not traces:
+      raise RuntimeError(f'jax.profiler wrote no *.trace.json.gz under {log_dir}: this jax '
+                         f'({jax.__version__}) traces differently; run without --profile_steps.')
+    with gzip.open(traces[0]) as f:
+      events = json.load(f)
+  events = events['traceEvents'] if isinstance(events, dict) else events
+  by_kind = collections.Counter()
+  for e in events:
+    if e.get('ph') == 'X' and not e['name'].startswith(_WRAPPERS):
+      by_kind[re.sub(r'\.\d+$', '', e['name'])] += e.get('dur', 0) / 1e3 / steps  # us -> ms
+  total = sum(by_kind.values())
+  out = {'profile/ops_ms_per_step': total,
+         'profile/ops_in_parallel': total / (wall / steps * 1e3)}
+  out.update({f'profile/{kind}/ms_per_step': ms for kind, ms in by_kind.most_common(top)})
+  return state, out
+
+
+def benchmark(config, steps: int, time_loop_seq_len: int = 0, profile_steps: int = 0) -> dict:
+  run, state, it, compile_s, flops, step_s, cores = _time_step(config, steps)
 
   t0 = time.perf_counter()
   for i in range(steps):
@@ -235,7 +289,9 @@ def benchmark(config, steps: int, time_loop_seq_len: int = 0) -> dict:
   step_with_data_s = (time.perf_counter() - t0) / steps
 
   peak = matmul_peak_flops()
-  extra = phase_times(run, state, it, max(1, steps // 10)) if run.method.phase else {}
+  extra = {}
+  if run.method.phase:
+    state, extra = phase_times(run, state, it, max(1, steps // 10))
   if 'modconv_impl' in config.get('model', {}):
     from genlab.models import stylegan2  # pylint: disable=g-import-not-at-top
     extra.update(impl_times(config, 'modconv_impl', stylegan2.MODCONV_IMPLS, 'modconv',
@@ -247,6 +303,10 @@ def benchmark(config, steps: int, time_loop_seq_len: int = 0) -> dict:
     extra.update(sampler_times(config, state))
   if run.method.generate_text is not None:
     extra = language_model(config, run, state, step_s, steps, time_loop_seq_len, peak)
+  if profile_steps:
+    batches = [parallel.to_global(next(it), run.mesh) for _ in range(2)]
+    state, profile = operation_profile(run, state, batches, profile_steps)
+    extra.update(profile)
   return {
       'method': config.method,
       'dataset': config.dataset,
@@ -259,6 +319,7 @@ def benchmark(config, steps: int, time_loop_seq_len: int = 0) -> dict:
       'flops_per_step': flops,
       'peak_flops_per_s': peak,
       'mfu': flops / step_s / peak,
+      'cpu_cores_busy': cores,
       'device_kind': jax.devices()[0].device_kind,
       'device_count': jax.device_count(),
       'jax_version': jax.__version__,
@@ -273,7 +334,7 @@ def _main(_argv):
   if _BATCH.value:
     with config.unlocked():
       config.batch_size = _BATCH.value
-  result = benchmark(config, _STEPS.value, _TIME_LOOP_SEQ_LEN.value)
+  result = benchmark(config, _STEPS.value, _TIME_LOOP_SEQ_LEN.value, _PROFILE_STEPS.value)
   output = _OUTPUT.value or os.path.join('runs', 'bench', f'{name}_b{config.batch_size}.json')
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
   with open(output, 'w') as f:
