@@ -22,7 +22,10 @@ benchmarks/ that restates its network and step in eager PyTorch (float32, NCHW, 
                          of D(G(z)).sum() on both sides, no loss or optimizer (the peer
                          restates the networks, not the training step)  torch_stylegan2.py
   diffusion              configs/ddpm_mnist.py's U-Net DDPM step, batch 64   torch_unet.py
-  style_transfer         configs/style_transfer.py: no PyTorch peer yet; listed, not timed.
+  style_transfer         configs/style_transfer.py (VGG16, avg pooling, the default photos:
+                         a 170x256 image): one evaluation of the total loss and its gradient
+                         w.r.t. the pixels (L-BFGS's unit of work), no optimizer step; genlab's
+                         is the method's own loss, jitted          torch_style_transfer.py
 genlab's side is the trainer's own compiled step (genlab.bench.prepare_step / run_steps, the
 same as `python -m genlab.bench`) on batches of the real pipeline already on the device, waited
 for with block_until_ready; PyTorch's side is each script's make_step(), which ends with
@@ -80,7 +83,6 @@ _PASSIVE = flags.DEFINE_boolean(
     'with other jobs, OpenMP threads that spin at barriers can make steps ~10x slower.')
 
 _WARMUP = 3      # untimed steps of each side before the repeats (genlab's compile in them)
-NO_PEER = 'no peer yet'
 
 
 # -- the two sides of a row: each a function n -> seconds for n steps, waited for ----------------
@@ -117,17 +119,45 @@ def _stylegan2_forward_backward(config) -> Callable[[int], float]:
       return jnp.sum(nets.discriminator.apply({'params': d_params}, images))
     return jax.grad(total)(params)
 
+  return _calls_timer(lambda i: grads(params, z, jax.random.fold_in(noise_key, i)))
+
+
+def _calls_timer(call: Callable[[int], Any]) -> Callable[[int], float]:
+  """n -> seconds for n calls call(i) of a jitted function (i counts on from call to call),
+  waited for to the end."""
   calls = [0]
 
   def timed(n):
     t0 = time.perf_counter()
-    for i in range(n):
-      out = grads(params, z, jax.random.fold_in(noise_key, calls[0] + i))
+    for i in range(calls[0], calls[0] + n):
+      out = call(i)
     jax.block_until_ready(out)
     calls[0] += n
     return time.perf_counter() - t0
 
   return timed
+
+
+def _style_transfer_loss_and_grad(config) -> Callable[[int], float]:
+  """The total loss of genlab's style transfer for `config` and its gradient w.r.t. the image,
+  at the image its optimisation starts from: the work of one L-BFGS function evaluation, what
+  torch_style_transfer.py's step computes. The loss is the method's own (its eval_step's
+  'loss', the objective its L-BFGS minimises, with the content features and style Grams it
+  precomputed), not a restatement."""
+  from genlab.methods import style_transfer  # pylint: disable=g-import-not-at-top
+  method = style_transfer.make(config, data_lib.get_info(config))
+  key = jax.random.key(config.seed)
+  state = method.init(key)
+  if len(state.images) != 1:
+    raise UserError(f'style_transfer row: one scale only (config.scales.num='
+                    f'{config.scales.num}), the peer has no coarse-to-fine.')
+
+  def loss(image):
+    return method.eval_step(state.replace(images=(image,)), None, key)['loss']
+
+  value_and_grad = jax.jit(jax.value_and_grad(loss))
+  image = state.images[0]
+  return _calls_timer(lambda _: value_and_grad(image))
 
 
 def _torch_timer(step) -> Callable[[int], float]:
@@ -160,12 +190,27 @@ def _torch_cyclegan(torch, module, config, image_shape):
                           m.g_features, m.g_blocks, m.d_features, m.d_layers)
 
 
+def _torch_style_transfer(torch, module, config, image_shape):
+  """The peer's step on genlab's own photos (as the method loads them) and VGG16 weights."""
+  del image_shape  # dataset 'none': the images are the config's photos
+  from genlab.methods import style_transfer  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=protected-access
+  content, styles, style_weights, _ = style_transfer._images(config)
+  vgg, params = style_transfer.network(config)
+  if (vgg.depth, vgg.preprocessing) != (16, 'torch'):
+    raise UserError('style_transfer row: the peer is VGG16 with torchvision\'s weights '
+                    '(config.network.name=vgg16).')
+  net = module.build(torch, vgg.pooling)
+  module.load_flax(torch, net, params)
+  return module.make_step(torch, net, content, styles, list(style_weights))
+
+
 @dataclasses.dataclass(frozen=True)
 class Row:
   label: str                      # the table's 'step' column
   config: str                     # configs/<config>.py
   overrides: dict                 # dotted config keys -> values
-  peer: Optional[str]             # benchmarks/<peer>.py; None: no PyTorch peer yet
+  peer: str                       # benchmarks/<peer>.py
   steps: int = 5                  # steps per timing unless --steps
   # (torch, peer module, config, data image shape) -> step(); default: make_step(torch, B)
   torch_step: Optional[Callable[..., Callable[[], Any]]] = None
@@ -192,7 +237,9 @@ ROWS = {
                      genlab=_stylegan2_forward_backward),
     'diffusion': Row('DDPM U-Net step, batch 64', 'ddpm_mnist', {}, 'torch_unet', steps=10,
                      torch_step=lambda torch, m, c, _: m.make_step(torch, c.batch_size)[0]),
-    'style_transfer': Row('style transfer iterations', 'style_transfer', {}, None),
+    'style_transfer': Row('style transfer, loss + gradient at 256 px', 'style_transfer', {},
+                          'torch_style_transfer', torch_step=_torch_style_transfer,
+                          genlab=_style_transfer_loss_and_grad, steps=3),
 }
 
 
@@ -265,11 +312,8 @@ def table(rows: dict) -> str:
   """The README's table: median (min-max) step time of each side and the ratio."""
   lines = ['| step | PyTorch | genlab | genlab / PyTorch speed |', '|---|---|---|---|']
   for r in rows.values():
-    if 'speed_ratio' not in r:
-      lines.append(f'| {r["label"]} | {NO_PEER} | not timed | |')
-    else:
-      lines.append(f'| {r["label"]} | {_cell(r, "torch")} | {_cell(r, "genlab")} | '
-                   f'{r["speed_ratio"]:.2f}x |')
+    lines.append(f'| {r["label"]} | {_cell(r, "torch")} | {_cell(r, "genlab")} | '
+                 f'{r["speed_ratio"]:.2f}x |')
   return '\n'.join(lines)
 
 
@@ -294,10 +338,6 @@ def main(_argv):
   rows = {}
   for name in names:
     row = ROWS[name]
-    if row.peer is None:
-      rows[name] = {'label': row.label, 'config': f'configs/{row.config}.py', 'peer': None,
-                    'note': NO_PEER}
-      continue
     print(f'{name}: {row.label} ...', flush=True)
     rows[name] = time_row(torch, row, _REPEATS.value, _STEPS.value or row.steps)
   result = {'torch_version': torch.__version__, 'jax_version': jax.__version__,

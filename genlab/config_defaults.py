@@ -287,7 +287,7 @@ def lm_config() -> ml_collections.ConfigDict:
   # time_loop: 'scan' (lax.scan, `unroll` steps per iteration), 'hoisted' (the same with the
   # input projections of every step as one matmul before it) or 'unrolled' (a Python loop over
   # time; slower to compile and to run). On this CPU 'scan' is the fastest: the default char
-  # model's step took 542 ms, 747 ms hoisted (python -m genlab.bench; benchmarks/README.md).
+  # model's step took 483 ms, 569 ms hoisted (benchmarks/README.md).
   c.model = dict(embed_dim=128, hidden_dim=256, num_layers=2, dropout=0.0, tie_weights=False,
                  unroll=1, time_loop='scan')
   c.optimizer = _neutral_optimizer(grad_clip_norm=None)

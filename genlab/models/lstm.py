@@ -20,6 +20,7 @@ tokens.
 """
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 import flax.linen as nn
@@ -55,17 +56,71 @@ class HoistedLSTM(nn.Module):
       kernels_h.append(k)
       biases.append(b)
     w_h = jnp.concatenate(kernels_h, axis=-1)
-    gates_x = x_BxTxD @ jnp.concatenate(kernels_x, axis=-1) + jnp.concatenate(biases)
-
-    def step(c_h, gx_BxG):
-      c, h = c_h
-      i, f, g, o = jnp.split(gx_BxG + h @ w_h, 4, axis=-1)
-      c = nn.sigmoid(f) * c + nn.sigmoid(i) * jnp.tanh(g)
-      h = nn.sigmoid(o) * jnp.tanh(c)
-      return (c, h), h
-
-    carry, h_TxBxH = jax.lax.scan(step, carry, jnp.swapaxes(gates_x, 0, 1), unroll=self.unroll)
+    # Time-major before the matmul, so that the transposed array is the input (D wide), not
+    # the gates (4H wide).
+    gates_x = (jnp.swapaxes(x_BxTxD, 0, 1) @ jnp.concatenate(kernels_x, axis=-1)
+               + jnp.concatenate(biases))
+    carry, h_TxBxH = recurrence(gates_x, carry, w_h, self.unroll)
     return carry, jnp.swapaxes(h_TxBxH, 0, 1)
+
+
+def _forward_scan(gx_TxBxG, carry, w_h, unroll):
+  """((c_T, h_T), h_TxBxH, what the backward pass needs) of the recurrence."""
+
+  def step(c_h, gx_BxG):
+    c, h = c_h
+    zi, zf, zg, zo = jnp.split(gx_BxG + h @ w_h, 4, axis=-1)
+    i, f, g, o = nn.sigmoid(zi), nn.sigmoid(zf), jnp.tanh(zg), nn.sigmoid(zo)
+    c_new = f * c + i * g
+    tanh_c = jnp.tanh(c_new)
+    h_new = o * tanh_c
+    return (c_new, h_new), (h_new, (i, f, g, o, c, tanh_c, h))
+
+  carry, (h_TxBxH, saved) = jax.lax.scan(step, carry, gx_TxBxG, unroll=unroll)
+  return carry, h_TxBxH, saved
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def recurrence(gx_TxBxG, carry, w_h, unroll: int = 1):
+  """The LSTM recurrence over time given each step's input gates gx_t = x_t W_x + b:
+  ((c_T, h_T), h_TxBxH). Its gradient is written out (below) so that only the two matmuls a
+  step needs stay inside the loops, h_{t-1} W_h forward and dz_t W_h^T backward; the kernel
+  gradient dW_h = sum_t h_{t-1}^T dz_t is one (H, T B) x (T B, 4H) matmul after the loop,
+  where autodiff of the scan would accumulate T small ones inside it (as cuDNN's LSTM does)."""
+  carry, h_TxBxH, _ = _forward_scan(gx_TxBxG, carry, w_h, unroll)
+  return carry, h_TxBxH
+
+
+def _recurrence_fwd(gx_TxBxG, carry, w_h, unroll):
+  carry, h_TxBxH, saved = _forward_scan(gx_TxBxG, carry, w_h, unroll)
+  return (carry, h_TxBxH), (saved, w_h)
+
+
+def _recurrence_bwd(unroll, residuals, cotangents):
+  """Backpropagation through time. With c_t = f c_{t-1} + i g and h_t = o tanh(c_t):
+  dc_t += dh_t o (1 - tanh^2 c_t); di = dc_t g, df = dc_t c_{t-1}, dg = dc_t i, do = dh_t tanh c_t;
+  dz = [di i(1-i), df f(1-f), dg (1-g^2), do o(1-o)]; dc_{t-1} = dc_t f, dh_{t-1} = dz W_h^T."""
+  (i, f, g, o, c_prev, tanh_c, h_prev), w_h = residuals
+  (dc_last, dh_last), dh_TxBxH = cotangents
+
+  def step(dc_dh, xs):
+    dc, dh = dc_dh
+    i, f, g, o, c_prev, tanh_c, dh_out = xs
+    dh = dh + dh_out
+    dc = dc + dh * o * (1.0 - tanh_c * tanh_c)
+    dz = jnp.concatenate([dc * g * i * (1.0 - i), dc * c_prev * f * (1.0 - f),
+                          dc * i * (1.0 - g * g), dh * tanh_c * o * (1.0 - o)], axis=-1)
+    return (dc * f, dz @ w_h.T), dz
+
+  (dc0, dh0), dz_TxBxG = jax.lax.scan(step, (dc_last, dh_last),
+                                      (i, f, g, o, c_prev, tanh_c, dh_TxBxH),
+                                      reverse=True, unroll=unroll)
+  t, b, h = h_prev.shape
+  dw_h = h_prev.reshape(t * b, h).T @ dz_TxBxG.reshape(t * b, 4 * h)
+  return dz_TxBxG, (dc0, dh0), dw_h
+
+
+recurrence.defvjp(_recurrence_fwd, _recurrence_bwd)
 
 
 class LSTMLanguageModel(nn.Module):
