@@ -149,6 +149,12 @@ def test_generative_zoo_smoke_prints_one_row_per_family(data_dir, tmp_path):
     conditional = name in ('cgan_mnist', 'ddpm_cond_mnist')
     assert (row.split('|')[6].strip() == '-') != conditional, row  # a CAS: conditional only
     assert os.path.isfile(tmp_path / 'grids' / f'{name}.png')
+  # The conditional DDPM's checkpoint again, sampled without guidance: a row of its own.
+  unguided = next(r for r in rows if r.startswith('| conditional DDPM, no guidance'))
+  assert unguided.split('|')[6].strip() not in ('', '-') and unguided != next(
+      r for r in rows if r.startswith('| conditional DDPM, guidance 1'))
+  assert os.path.isfile(tmp_path / 'grids' / 'ddpm_cond_mnist_w0.png')
+  assert os.path.isfile(tmp_path / 'ddpm_cond_mnist' / 'zoo_ddpm_cond_mnist_w0.json')
   real = next(r for r in rows if r.startswith('| real vs real'))
   assert real.split('|')[6].strip() not in ('', '-')  # the CAS of real digits
   assert 'bits' not in real and '(8-bit)' in next(r for r in rows if '`ddpm_mnist`' in r)

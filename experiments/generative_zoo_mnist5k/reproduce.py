@@ -1,7 +1,7 @@
 """Every image generator of genlab on mnist5k, trained and measured alike, in one table.
 
   python experiments/generative_zoo_mnist5k/reproduce.py              # trains or resumes all
-  python experiments/generative_zoo_mnist5k/reproduce.py --only=ddpm,ddpm_cond
+  python experiments/generative_zoo_mnist5k/reproduce.py --only=ddpm_mnist,ddpm_cond_mnist_w0
   python experiments/generative_zoo_mnist5k/reproduce.py --seeds=3     # + 2 seeds of the 2 best
   python experiments/generative_zoo_mnist5k/reproduce.py --smoke       # the plumbing, minutes
 
@@ -34,23 +34,28 @@ from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-posit
 import jax  # pylint: disable=wrong-import-position
 import numpy as np  # pylint: disable=wrong-import-position
 
-from genlab import cli, config_defaults, train, viz  # pylint: disable=wrong-import-position
+from genlab import cli, config_defaults, files, train, viz  # pylint: disable=wrong-import-position
 
-# (slug = the config's name, the row's label); in the order of the table.
+# (row = its name for --only, config, label, overrides of the sampler); in the order of the
+# table. A row with overrides samples the checkpoint its config trains (the same workdir) in
+# another way: the conditional DDPM with and without guidance.
 MODELS = (
-    ('vae_mnist', 'VAE (Kingma & Welling 2014)'),
-    ('gan_mnist', 'GAN, MLP (Goodfellow et al. 2014)'),
-    ('dcgan_mnist', 'DCGAN + R1'),
-    ('cgan_mnist', 'conditional DCGAN'),
-    ('stylegan2_mnist', 'StyleGAN2'),
-    ('ddpm_mnist', 'DDPM'),
-    ('ddpm_cond_mnist', 'conditional DDPM, guidance 1'),
+    ('vae_mnist', 'vae_mnist', 'VAE (Kingma & Welling 2014)', {}),
+    ('gan_mnist', 'gan_mnist', 'GAN, MLP (Goodfellow et al. 2014)', {}),
+    ('dcgan_mnist', 'dcgan_mnist', 'DCGAN + R1', {}),
+    ('cgan_mnist', 'cgan_mnist', 'conditional DCGAN', {}),
+    ('stylegan2_mnist', 'stylegan2_mnist', 'StyleGAN2', {}),
+    ('ddpm_mnist', 'ddpm_mnist', 'DDPM', {}),
+    ('ddpm_cond_mnist', 'ddpm_cond_mnist', 'conditional DDPM, guidance 1', {}),
+    ('ddpm_cond_mnist_w0', 'ddpm_cond_mnist', 'conditional DDPM, no guidance',
+     {'guidance': 0.0}),
 )
+ROWS = {row: (name, label, sampler) for row, name, label, sampler in MODELS}
 METRICS = ('fid', 'classifier_score', 'coverage', 'precision_recall', 'parzen')
 
 _SMOKE = flags.DEFINE_bool('smoke', False, 'Tiny configs: checks the plumbing.')
 _ROOT = flags.DEFINE_string('workdir_root', 'runs/generative_zoo_mnist5k', 'Where the runs go.')
-_ONLY = flags.DEFINE_list('only', [], 'Config names to run (default: all of MODELS).')
+_ONLY = flags.DEFINE_list('only', [], 'Rows to run, by name (default: all of MODELS).')
 _SEEDS = flags.DEFINE_integer('seeds', 1, 'Seeds of the two best models by FID (seed 0 first).')
 _CLASSIFIER = flags.DEFINE_string('classifier_workdir', '', 'The metric classifier\'s workdir '
                                   '(default: the genlab cache).')
@@ -84,12 +89,24 @@ def sampling_seconds(config, workdir: str, grid_path: str = '') -> float:
   return seconds
 
 
-def measure(name: str, label: str, seed: int = 0) -> dict:
+def measure(row: str, seed: int = 0) -> dict:
+  """Trains (or resumes) the row's config in its workdir and evaluates it on the test split;
+  a row with sampler overrides evaluates the same checkpoint with them, once (the figures are
+  kept in the workdir as zoo_<row>.json, beside the config's own results.json)."""
+  name, label, sampler = ROWS[row]
   c = config_for(name, _SMOKE.value, seed)
   workdir = os.path.join(_ROOT.value, name if not seed else f'{name}_seed{seed}')
   results = train.train_and_evaluate(c, workdir)
-  grid = os.path.join(_GRIDS.value, f'{name}.png') if _GRIDS.value and not seed else ''
-  return {'name': name, 'label': label, 'metrics': results['metrics'],
+  if sampler:
+    c.sampler.update(sampler)
+    path = os.path.join(workdir, f'zoo_{row}.json')
+    kept = files.read_json(path)
+    if kept is None or kept.get('step') != results['step']:
+      kept = dict(train.evaluate(c, workdir), train_seconds=results['train_seconds'])
+      files.write_json(path, kept)
+    results = kept
+  grid = os.path.join(_GRIDS.value, f'{row}.png') if _GRIDS.value and not seed else ''
+  return {'name': name, 'row': row, 'label': label, 'metrics': results['metrics'],
           'reference': results.get('reference', {}).get('real_vs_real', {}),
           'minutes': results['train_seconds'] / 60, 'steps': results['step'],
           'sample_s': sampling_seconds(c, workdir, grid)}
@@ -144,22 +161,20 @@ def print_spread(best: list[str], runs: dict[str, list[dict]]) -> None:
 
 
 def main(_):
-  chosen = [(n, l) for n, l in MODELS if not _ONLY.value or n in _ONLY.value]
-  unknown = set(_ONLY.value) - {n for n, _ in MODELS}
+  chosen = [row for row, *_ in MODELS if not _ONLY.value or row in _ONLY.value]
+  unknown = set(_ONLY.value) - set(ROWS)
   if unknown:
     from genlab.errors import UserError  # pylint: disable=g-import-not-at-top
-    raise UserError(f'--only={",".join(sorted(unknown))}: choose from '
-                    f'{", ".join(n for n, _ in MODELS)}.')
+    raise UserError(f'--only={",".join(sorted(unknown))}: choose from {", ".join(ROWS)}.')
   if _GRIDS.value:
     os.makedirs(_GRIDS.value, exist_ok=True)
-  rows = [measure(name, label) for name, label in chosen]
+  rows = [measure(row) for row in chosen]
   print_table(rows)
   if _SEEDS.value > 1:
-    best = [r['name'] for r in sorted(rows, key=lambda r: r['metrics']['fid'])[:2]]
-    runs = {name: [r for r in rows if r['name'] == name] for name in best}
-    for name in best:
-      label = dict(MODELS)[name]
-      runs[name] += [measure(name, label, seed) for seed in range(1, _SEEDS.value)]
+    best = [r['row'] for r in sorted(rows, key=lambda r: r['metrics']['fid'])[:2]]
+    runs = {row: [r for r in rows if r['row'] == row] for row in best}
+    for row in best:
+      runs[row] += [measure(row, seed) for seed in range(1, _SEEDS.value)]
     print_spread(best, runs)
 
 
