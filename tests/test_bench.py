@@ -14,7 +14,7 @@ def test_bench_writes_consistent_json(data_dir, tmp_path):
   out = tmp_path / 'bench.json'
   proc = subprocess.run(
       [sys.executable, '-m', 'genlab.bench', '--config', SMOKE, '--batch_size', '32',
-       '--steps', '5', '--output', str(out)],
+       '--steps', '5', '--profile_steps', '3', '--output', str(out)],
       cwd=ROOT, capture_output=True, text=True, timeout=300,
       env=dict(os.environ, JAX_PLATFORMS='cpu'))
   assert proc.returncode == 0, proc.stderr[-2000:]
@@ -26,6 +26,15 @@ def test_bench_writes_consistent_json(data_dir, tmp_path):
   expected_mfu = r['flops_per_step'] / (r['step_ms'] / 1e3) / r['peak_flops_per_s']
   assert abs(r['mfu'] - expected_mfu) < 1e-9 and 0 < r['mfu'] < 1
   assert 'step_ms' in proc.stdout
+  assert 0 < r['cpu_cores_busy']
+  # --profile_steps: the largest kinds of compiled operation, which cannot add up to more than
+  # the total, and no wrapper event among them.
+  kinds = {k: v for k, v in r.items() if k.startswith('profile/') and k.endswith('/ms_per_step')
+           and k != 'profile/ops_ms_per_step'}
+  assert kinds and all(v > 0 for v in kinds.values())
+  assert sum(kinds.values()) <= r['profile/ops_ms_per_step'] * (1 + 1e-9)
+  assert r['profile/ops_in_parallel'] > 0
+  assert not any(k.split('/')[1].startswith(('ThunkExecutor', '$')) for k in kinds)
 
 
 def test_bench_of_a_language_model_reports_tokens_generation_and_time_loops(data_dir, tmp_path):
@@ -79,20 +88,3 @@ def test_bench_of_diffusion_reports_conv_forms_and_sampler_speeds(data_dir, tmp_
   assert r['sample/ancestral_20_steps/s_per_1000'] > 0
   assert 'sample/ddim_5_steps/s_per_1000_scaled' in r
 
-
-def test_bench_profile_sums_operation_time_by_kind(data_dir, tmp_path):
-  out = tmp_path / 'profile.json'
-  proc = subprocess.run(
-      [sys.executable, '-m', 'genlab.bench', '--config', SMOKE, '--batch_size', '32',
-       '--steps', '3', '--profile_steps', '3', '--output', str(out)],
-      cwd=ROOT, capture_output=True, text=True, timeout=300,
-      env=dict(os.environ, JAX_PLATFORMS='cpu'))
-  assert proc.returncode == 0, proc.stderr[-2000:]
-  r = json.loads(out.read_text())
-  kinds = {k: v for k, v in r.items() if k.startswith('profile/') and k.endswith('/ms_per_step')
-           and k != 'profile/ops_ms_per_step'}
-  assert kinds and all(v > 0 for v in kinds.values())
-  # The listed kinds are the largest ones, so they cannot add up to more than the total.
-  assert sum(kinds.values()) <= r['profile/ops_ms_per_step'] * (1 + 1e-9)
-  assert r['profile/ops_in_parallel'] > 0 and 0 < r['cpu_cores_busy']
-  assert not any(k.split('/')[1].startswith(('ThunkExecutor', '$')) for k in kinds)
