@@ -123,8 +123,8 @@ def _stylegan2_forward_backward(config) -> Callable[[int], float]:
 
 
 def _calls_timer(call: Callable[[int], Any]) -> Callable[[int], float]:
-  """n -> seconds for n calls call(i) of a jitted function (i counts on from call to call),
-  waited for to the end."""
+  """n -> seconds for n calls call(i) (i counts on from call to call), waited for to the end:
+  a jitted function's, or a PyTorch step's (which waits itself, with `.item()`)."""
   calls = [0]
 
   def timed(n):
@@ -158,15 +158,6 @@ def _style_transfer_loss_and_grad(config) -> Callable[[int], float]:
   value_and_grad = jax.jit(jax.value_and_grad(loss))
   image = state.images[0]
   return _calls_timer(lambda _: value_and_grad(image))
-
-
-def _torch_timer(step) -> Callable[[int], float]:
-  def timed(n):
-    t0 = time.perf_counter()
-    for _ in range(n):
-      step()
-    return time.perf_counter() - t0
-  return timed
 
 
 def _torch_stylegan2(torch, module, config, image_shape):
@@ -281,7 +272,8 @@ def time_row(torch, row: Row, repeats: int, steps: int) -> dict:
   make = row.torch_step or (lambda torch, m, c, _: m.make_step(torch, c.batch_size))
   torch.manual_seed(0)
   t0 = time.perf_counter()
-  torch_timed = _torch_timer(make(torch, module, config, image_shape))
+  torch_step = make(torch, module, config, image_shape)
+  torch_timed = _calls_timer(lambda _: torch_step())
   torch_timed(_WARMUP)
   torch_warmup_s = time.perf_counter() - t0
   seconds = {'genlab': [], 'torch': []}
