@@ -29,6 +29,7 @@ class Range:
   high_open: bool = False
   integer: bool = False
   why: str = ''
+  names: tuple[str, ...] = ()  # words the key also takes, e.g. 'auto'
 
   def admits(self, v) -> bool:
     if self.integer and not float(v).is_integer():
@@ -40,6 +41,10 @@ class Range:
     return True
 
   def describe(self) -> str:
+    words = ''.join(f' or {name!r}' for name in self.names)
+    return self._describe_numbers() + words
+
+  def _describe_numbers(self) -> str:
     kind = 'an integer' if self.integer else 'a number'
     if self.low is not None and self.high is not None:
       return (f'{kind} in {"(" if self.low_open else "["}{self.low:g}, {self.high:g}'
@@ -49,6 +54,10 @@ class Range:
     if self.high is not None:
       return f'{kind} {"<" if self.high_open else "<="} {self.high:g}'
     return kind
+
+
+def count_or(*names: str, why: str = '') -> Range:
+  return Range(low=1, integer=True, why=why, names=names)
 
 
 def count(why: str = '') -> Range:
@@ -81,6 +90,7 @@ RULES: dict[str, Range] = {
     '*_every_steps': count(),
     'max_checkpoints_to_keep': count(),
     '*batch_size': count(),
+    'batch_split': count_or('auto', why="slices of each device's batch, genlab/batch_split.py"),
     'divergence.max_rollbacks': natural(),
     'debug.nan_at_step': natural('0 turns the fault off'),
     'data.held_out_labels': natural(),
@@ -146,6 +156,8 @@ def check(config, method_ranges: Optional[Mapping[str, Range]] = None) -> None:
     if value is None:
       continue
     numbers = _numbers(value)
+    if numbers is None and value in getattr(rule_for(key, rules), 'names', ()):
+      continue
     if numbers is None and rule_for(key, rules) is not None:
       # A key with a range holds numbers: ('wide',) for model.hidden_dims is a typo.
       raise UserError(f'config.{key}={value!r}: give {rule_for(key, rules).describe()}'
