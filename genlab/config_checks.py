@@ -155,16 +155,14 @@ def check(config, method_ranges: Optional[Mapping[str, Range]] = None) -> None:
   for key, value in _flatten(config):
     if value is None:
       continue
-    numbers = _numbers(value)
-    if numbers is None and value in getattr(rule_for(key, rules), 'names', ()):
-      continue
-    if numbers is None and rule_for(key, rules) is not None:
+    numbers, rule = _numbers(value), rule_for(key, rules)
+    if numbers is None and rule is not None and value not in rule.names:
       # A key with a range holds numbers: ('wide',) for model.hidden_dims is a typo.
-      raise UserError(f'config.{key}={value!r}: give {rule_for(key, rules).describe()}'
+      raise UserError(f'config.{key}={value!r}: give {rule.describe()}'
                       f'{" or a tuple of them" if isinstance(value, (tuple, list)) else ""}.')
     if not numbers:
       continue
-    rule = rule_for(key, rules) or non_negative()
+    rule = rule or non_negative()
     for v in numbers:
       if not math.isfinite(float(v)) or not rule.admits(v):
         shown = value if len(numbers) == 1 and not isinstance(value, (tuple, list)) else v
