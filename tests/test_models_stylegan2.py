@@ -378,6 +378,41 @@ def test_bfloat16_resolutions_stay_close_to_float32():
   _close(jax.jit(dbf.apply)(variables, a), jax.jit(d32.apply)(variables, a), 0.05)
 
 
+@pytest.mark.parametrize('architecture', ['skip', 'resnet'])
+def test_batch_split_is_the_same_function(architecture):
+  """G and D with their blocks in slices of the rows (batch_split, gcd with the batch: 4 -> 2
+  for 6 rows) give the images, logits and gradients of the whole batch, 'random' noise
+  included (drawn for the whole batch); D's minibatch stddev groups span the slices."""
+  def nets(k):
+    return (_small_g(8, 3, batch_split=k),
+            sg.Discriminator(resolution=8, channels=3, channel_base=128, channel_max=8,
+                             mbstd_group_size=3, architecture=architecture, batch_split=k))
+  g, d = nets(1)
+  ws = jnp.asarray(np.repeat(_normal((6, 1, 8)), g.num_ws, axis=1))
+  params = (_variables(g, jnp.zeros((6, 8)), strength=0.5)['params'],
+            _variables(d, jnp.zeros((6, 8, 8, 3)))['params'])
+  override = {'b8.conv0': jnp.asarray(_normal((1, 8, 8, 1), 1)),
+              'b8.conv1': jnp.asarray(_normal((6, 8, 8, 1), 2))}
+
+  def outputs(k, params):
+    g, d = nets(k)
+    def total(params):
+      img = g.apply({'params': params[0]}, ws, 'random', override, rngs={'noise': key},
+                    method='synthesize')
+      logits = d.apply({'params': params[1]}, img)
+      return jnp.sum(logits * jnp.arange(1.0, 7.0)), (img, logits)
+    return jax.grad(total, has_aux=True)(params)
+
+  key = jax.random.PRNGKey(5)
+  whole, (img, logits) = jax.jit(functools.partial(outputs, 1))(params)
+  for k in (2, 4):
+    grads, (img_k, logits_k) = jax.jit(functools.partial(outputs, k))(params)
+    _close(img_k, img, 1e-5)
+    _close(logits_k, logits, 1e-5)
+    jax.tree.map(lambda a, b: _close(a, b, 1e-4), grads, whole)
+  assert float(jnp.max(jnp.abs(logits - logits[::-1]))) > 1e-3     # rows kept in order
+
+
 def test_bad_configs_are_user_errors():
   z = jnp.zeros((2, 8))
   for resolution in (2, 12, 48, 32.0):

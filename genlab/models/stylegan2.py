@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from genlab import batch_split
 from genlab.errors import UserError, one_of
 
 # All three compute Karras et al. 2020, Eq. 1-3 and give the same function:
@@ -418,7 +419,9 @@ class SynthesisLayer(nn.Module):
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x_BxHxWxC, w_BxW, noise_mode='random', noise=None, gain=1.0):
+  def __call__(self, x_BxHxWxC, w_BxW, noise_mode='none', noise=None, gain=1.0):
+    """noise_mode 'const' or 'none' ('random' maps are drawn by SynthesisNetwork and come in
+    as `noise`); `noise`, when given, is the unit noise map whatever the mode."""
     c = x_BxHxWxC.shape[-1]
     styles_BxI = FullyConnected(c, bias_init=1.0, name='affine')(w_BxW)
     kernel = self.param('kernel', _normal(1.0), (3, 3, c, self.features))
@@ -429,15 +432,8 @@ class SynthesisLayer(nn.Module):
     x = modulated_conv2d(x_BxHxWxC.astype(self.dtype), kernel, styles_BxI, up=self.up,
                          padding=1, resample_filter=self.resample_filter,
                          impl=self.modconv_impl)
-    shape = (x.shape[0], self.resolution, self.resolution, 1)
     if noise is None and noise_mode == 'const':
       noise = const_noise(self.noise_name, self.resolution)
-    elif noise is None and noise_mode == 'random':
-      if self.has_rng('noise'):
-        noise = jax.random.normal(self.make_rng('noise'), shape)
-      elif not self.is_initializing():  # at init the strengths are 0: init(key, z) works
-        raise UserError("noise_mode='random' draws from the rng stream 'noise': pass "
-                        "rngs={'noise': key} to apply, or use noise_mode='const' or 'none'.")
     if noise is not None:
       x = x + (noise * strength).astype(x.dtype)
     clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
@@ -556,6 +552,10 @@ class SynthesisNetwork(nn.Module):
   maps of const_noise; 'none' adds nothing. `noise` {layer name: (B or 1, H, W, 1)} replaces
   the unit noise map of those layers whatever the mode (still times the learned strength), as
   projection needs (Karras et al. 2020, Sec. 5); noise_shapes(resolution) lists the names.
+
+  batch_split k: the blocks run on gcd(B, k) independent slices of the rows (rows i, i + k,
+  ...; genlab/batch_split.py), joined back in order: the same function, whose slices XLA's CPU
+  runtime runs at once (one batched backward there runs mostly on one core).
   """
   w_dim: int
   resolution: int
@@ -566,6 +566,7 @@ class SynthesisNetwork(nn.Module):
   modconv_impl: str = 'grouped'
   num_bf16_res: int = 0
   conv_clamp: Optional[float] = None
+  batch_split: int = 1
 
   @property
   def num_ws(self) -> int:
@@ -589,19 +590,44 @@ class SynthesisNetwork(nn.Module):
           or value.shape[0] not in (1, ws_BxNxW.shape[0]):
         raise UserError(f'noise[{name!r}] of shape {getattr(value, "shape", None)}: give a '
                         f'(B or 1, H, W, 1) map for a layer of noise_shapes(): {shapes}.')
+    batch = ws_BxNxW.shape[0]
+    if noise_mode == 'random':
+      # Drawn here for the whole batch, not per layer and slice, so that the maps (and the
+      # images) do not depend on batch_split.
+      if not self.has_rng('noise') and not self.is_initializing():
+        raise UserError("noise_mode='random' draws from the rng stream 'noise': pass "
+                        "rngs={'noise': key} to apply, or use noise_mode='const' or 'none'.")
+      if self.has_rng('noise'):
+        noise = {name: noise[name] if name in noise else
+                 jax.random.normal(self.make_rng('noise'), (batch, *hw, 1))
+                 for name, hw in shapes.items()}
+      noise_mode = 'none'   # at init without the stream: the strengths are 0 there
     f = setup_filter(self.resample_filter)
     bf16_res = _bf16_resolution(self.resolution, self.num_bf16_res)
-    ws_BxNxW = ws_BxNxW.astype(jnp.float32)
-    x = img = None
-    w_idx = 0
-    for res in _block_resolutions(self.resolution):
-      num_conv = 1 if res == 4 else 2
-      block = SynthesisBlock(_channels(res, self.channel_base, self.channel_max), res,
+    resolutions = _block_resolutions(self.resolution)
+    blocks = [SynthesisBlock(_channels(res, self.channel_base, self.channel_max), res,
                              self.channels, f, self.conv_clamp, self.modconv_impl,
                              jnp.bfloat16 if res >= bf16_res else jnp.float32, name=f'b{res}')
-      x, img = block(x, img, ws_BxNxW[:, w_idx:w_idx + num_conv + 1], noise_mode, noise)
-      w_idx += num_conv
-    return img
+              for res in resolutions]
+
+    def synthesize(ws, noise):
+      x = img = None
+      w_idx = 0
+      for res, block in zip(resolutions, blocks):
+        num_conv = 1 if res == 4 else 2
+        x, img = block(x, img, ws[:, w_idx:w_idx + num_conv + 1], noise_mode, noise)
+        w_idx += num_conv
+      return img
+
+    ws_BxNxW = ws_BxNxW.astype(jnp.float32)
+    k = math.gcd(batch, self.batch_split)
+    if k == 1:
+      return synthesize(ws_BxNxW, noise)
+    shared = {name: v for name, v in noise.items() if v.shape[0] == 1}
+    per_row = {name: v for name, v in noise.items() if v.shape[0] != 1}
+    return batch_split.join_rows([
+        synthesize(batch_split.slice_rows(ws_BxNxW, k, i),
+                   {**shared, **batch_split.slice_rows(per_row, k, i)}) for i in range(k)])
 
 
 class Generator(nn.Module):
@@ -624,6 +650,7 @@ class Generator(nn.Module):
   modconv_impl: str = 'grouped'
   num_bf16_res: int = 0
   conv_clamp: Optional[float] = None
+  batch_split: int = 1
 
   @property
   def num_ws(self) -> int:
@@ -635,7 +662,8 @@ class Generator(nn.Module):
   def setup(self):
     self.synthesis = SynthesisNetwork(
         self.w_dim, self.resolution, self.channels, self.channel_base, self.channel_max,
-        tuple(self.resample_filter), self.modconv_impl, self.num_bf16_res, self.conv_clamp)
+        tuple(self.resample_filter), self.modconv_impl, self.num_bf16_res, self.conv_clamp,
+        self.batch_split)
     self.mapping = MappingNetwork(self.z_dim, self.w_dim, self.num_ws, self.mapping_layers,
                                   self.mapping_lr_multiplier)
 
@@ -689,7 +717,9 @@ class Discriminator(nn.Module):
   the top only, except 'skip'), then at 4x4, in float32: minibatch stddev, conv 3x3, dense,
   dense to one logit. architecture: 'resnet' (config F), 'orig' (the reference's cifar
   config) or 'skip'. The top num_bf16_res resolutions (from 8 up) compute in bfloat16.
-  The batch must be divisible by min(mbstd_group_size, batch).
+  The batch must be divisible by min(mbstd_group_size, batch). batch_split k: the blocks run
+  on gcd(B, k) slices of the rows, as SynthesisNetwork's, joined for the 4x4 epilogue, whose
+  minibatch stddev pools across rows.
   """
   resolution: int = 32
   channels: int = 3
@@ -701,6 +731,7 @@ class Discriminator(nn.Module):
   resample_filter: tuple = (1, 3, 3, 1)
   num_bf16_res: int = 0
   conv_clamp: Optional[float] = None
+  batch_split: int = 1
 
   @nn.compact
   def __call__(self, img_BxHxWxC):
@@ -712,11 +743,22 @@ class Discriminator(nn.Module):
     f = setup_filter(self.resample_filter)
     bf16_res = _bf16_resolution(res_top, self.num_bf16_res)
     ch = lambda res: _channels(res, self.channel_base, self.channel_max)
-    x, img = None, img_BxHxWxC.astype(jnp.float32)
-    for res in _block_resolutions(res_top)[:0:-1]:
-      x, img = DiscriminatorBlock(ch(res), ch(res // 2), arch, f, self.conv_clamp,
-                                  jnp.bfloat16 if res >= bf16_res else jnp.float32,
-                                  name=f'b{res}')(x, img)
+    blocks = [DiscriminatorBlock(ch(res), ch(res // 2), arch, f, self.conv_clamp,
+                                 jnp.bfloat16 if res >= bf16_res else jnp.float32,
+                                 name=f'b{res}')
+              for res in _block_resolutions(res_top)[:0:-1]]
+
+    def features(img):
+      x = None
+      for block in blocks:
+        x, img = block(x, img)
+      return x, img
+
+    img = img_BxHxWxC.astype(jnp.float32)
+    k = math.gcd(img.shape[0], self.batch_split)
+    x, img = features(img) if k == 1 else batch_split.join_rows(
+        [features(batch_split.slice_rows(img, k, i)) for i in range(k)])
+    # Joined for the epilogue: minibatch stddev pools over groups of rows across the slices.
     return DiscriminatorEpilogue(ch(4), arch, self.mbstd_group_size, self.mbstd_num_channels,
                                  self.conv_clamp, name='b4')(x, img)
 
