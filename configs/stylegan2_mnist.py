@@ -16,8 +16,9 @@ the whole batch of 32) with two changes for 4,000 digits, as for dcgan_mnist:
 With the 'auto' gamma (0.0064) and no augmentation, D memorised the training digits within
 2,000 steps and every sample was one shape (README, "StyleGAN2 on mnist5k"); with these, the
 samples are varied digits by step 3,000, and at step 10,000 the test FID-in-domain is 30.3
-and the classifier score 8.39. A step takes 0.24 s on this 2-core CPU (61 min for the run,
-partly beside another job).
+and the classifier score 8.39. A step took 0.24 s on this 2-core CPU (61 min for the run,
+partly beside another job); the networks now run in 4 slices of the batch there
+(batch_split='auto', the same function), 0.18-0.23 s a step in `python -m genlab.bench`.
 
   python run.py --config configs/stylegan2_mnist.py
   python run.py --config configs/stylegan2_mnist.py:augment=ada    # or augment=none
