@@ -199,8 +199,8 @@ def test_bad_input_is_one_line(override, words, tmp_path):
 def test_batch_split_is_the_same_training_step():
   """G's synthesis and D's blocks in 4 slices of the rows (the CPU's 'auto') train as the whole
   batch does, through all four phases (Gmain, Gpl, Dmain, Dr1) for 3 steps: the same losses,
-  penalties and gradient norms, up to float32 summation order. At 8 px, whose step compiles
-  in seconds (the 32 px one in minutes)."""
+  penalties and gradient norms, up to float32 summation order. At 8 px, the smallest network
+  with a block above D's epilogue: each side's step still takes about a minute to compile."""
   import types  # pylint: disable=g-import-not-at-top
   info = types.SimpleNamespace(image_shape=(8, 8, 1))
   runs = {}
