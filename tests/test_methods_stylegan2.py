@@ -196,11 +196,15 @@ def test_bad_input_is_one_line(override, words, tmp_path):
   assert not os.path.exists(tmp_path / 'w')
 
 
+# 64 s alone (two compilations of the four-phase step): left to -m slow for CI's time budget;
+# test_models_stylegan2.py's test_batch_split_is_the_same_function checks the sliced networks
+# (images, logits, gradients) in CI.
+@pytest.mark.slow
 def test_batch_split_is_the_same_training_step():
   """G's synthesis and D's blocks in 4 slices of the rows (the CPU's 'auto') train as the whole
   batch does, through all four phases (Gmain, Gpl, Dmain, Dr1) for 3 steps: the same losses,
   penalties and gradient norms, up to float32 summation order. At 8 px, the smallest network
-  with a block above D's epilogue: each side's step still takes about a minute to compile."""
+  with a block above D's epilogue (each side's step still takes about 30 s to compile)."""
   import types  # pylint: disable=g-import-not-at-top
   info = types.SimpleNamespace(image_shape=(8, 8, 1))
   runs = {}
