@@ -594,14 +594,14 @@ class SynthesisNetwork(nn.Module):
     if noise_mode == 'random':
       # Drawn here for the whole batch, not per layer and slice, so that the maps (and the
       # images) do not depend on batch_split.
-      if not self.has_rng('noise') and not self.is_initializing():
-        raise UserError("noise_mode='random' draws from the rng stream 'noise': pass "
-                        "rngs={'noise': key} to apply, or use noise_mode='const' or 'none'.")
       if self.has_rng('noise'):
         noise = {name: noise[name] if name in noise else
                  jax.random.normal(self.make_rng('noise'), (batch, *hw, 1))
                  for name, hw in shapes.items()}
-      noise_mode = 'none'   # at init without the stream: the strengths are 0 there
+      elif not self.is_initializing():  # at init the strengths are 0: no maps needed
+        raise UserError("noise_mode='random' draws from the rng stream 'noise': pass "
+                        "rngs={'noise': key} to apply, or use noise_mode='const' or 'none'.")
+      noise_mode = 'none'   # the maps, if any, are in `noise` now
     f = setup_filter(self.resample_filter)
     bf16_res = _bf16_resolution(self.resolution, self.num_bf16_res)
     resolutions = _block_resolutions(self.resolution)
